@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Debian packages the tests and benchmarks drive: real registry clients and the Go reference
+# registry. Installs only what is missing, so a prepared machine does not touch the network.
+set -euo pipefail
+needed=()
+command -v skopeo >/dev/null || needed+=(skopeo)
+command -v umoci >/dev/null || needed+=(umoci)
+command -v docker-registry >/dev/null || needed+=(docker-registry)
+if [ ${#needed[@]} -eq 0 ]; then
+  exit 0
+fi
+echo "installing Debian packages: ${needed[*]}" >&2
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${needed[@]}"

@@ -1,0 +1,62 @@
+"""The one place errors become HTTP responses."""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from dockyard.errors import Code, RegistryError
+from dockyard.meta.base import MetadataUnavailable
+
+log = logging.getLogger("dockyard.api")
+
+
+def render(error: RegistryError) -> Response:
+    return JSONResponse(error.body(), status_code=error.status, headers=error.headers)
+
+
+async def registry_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RegistryError)
+    return render(exc)
+
+
+async def metadata_unavailable(_request: Request, exc: Exception) -> Response:
+    log.error("metadata store unavailable: %s", exc)
+    return render(
+        RegistryError(
+            Code.UNAVAILABLE,
+            "the registry's database is unavailable; try again shortly",
+            headers={"Retry-After": "5"},
+        )
+    )
+
+
+async def http_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 405:
+        error = RegistryError(Code.UNSUPPORTED, "this method is not supported on this URL")
+    elif exc.status_code == 404:
+        error = RegistryError(
+            Code.NOT_FOUND, "no such endpoint; see the OCI Distribution Spec", status=404
+        )
+    else:
+        error = RegistryError(Code.UNSUPPORTED, exc.detail, status=exc.status_code)
+    return render(error)
+
+
+async def unexpected(_request: Request, _exc: Exception) -> Response:
+    # Starlette re-raises after this handler, so the server logs the traceback once.
+    return render(
+        RegistryError(Code.UNKNOWN, "internal error; the server log has the details", status=500)
+    )
+
+
+EXCEPTION_HANDLERS = {
+    RegistryError: registry_error,
+    MetadataUnavailable: metadata_unavailable,
+    HTTPException: http_error,
+    Exception: unexpected,
+}

@@ -1,0 +1,200 @@
+"""The OCI Distribution Spec v1.1 routes under /v2/."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from dockyard.api.blob_response import blob_response
+from dockyard.errors import Code, RegistryError
+from dockyard.oci.names import InvalidName, validate_name
+from dockyard.registry.listing import Page, parse_page_size
+from dockyard.registry.manifests import manifest_too_large
+from dockyard.registry.services import Registry
+from dockyard.registry.uploads import upload_headers
+
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+
+
+def _registry(request: Request) -> Registry:
+    registry: Registry = request.app.state.registry
+    return registry
+
+
+def _name(request: Request) -> str:
+    try:
+        return validate_name(request.path_params["name"])
+    except InvalidName as exc:
+        raise RegistryError(Code.NAME_INVALID, str(exc)) from None
+
+
+def _content_length(request: Request) -> int | None:
+    value = request.headers.get("content-length")
+    if value is None:
+        return None
+    if not value.isdigit():
+        raise RegistryError(Code.SIZE_INVALID, f"Content-Length {value!r} is not a number")
+    return int(value)
+
+
+def _created(location: str, digest: str, **extra: str) -> Response:
+    headers = {"Location": location, "Docker-Content-Digest": digest, **extra}
+    return Response(status_code=201, headers=headers)
+
+
+async def base(_request: Request) -> Response:
+    return JSONResponse({})
+
+
+async def start_upload(request: Request) -> Response:
+    name, registry, query = _name(request), _registry(request), request.query_params
+    if "mount" in query and "from" in query:
+        mounted = await registry.uploads.mount(name, query["mount"], query["from"])
+        if mounted is not None:
+            return _created(f"/v2/{name}/blobs/{mounted}", str(mounted))
+    if "digest" in query:
+        digest = await registry.uploads.upload_monolithic(
+            name, query["digest"], request.stream(), _content_length(request)
+        )
+        return _created(f"/v2/{name}/blobs/{digest}", str(digest))
+    state = await registry.uploads.start(name)
+    return Response(status_code=202, headers=upload_headers(state))
+
+
+async def upload_status(request: Request) -> Response:
+    name = _name(request)
+    state = await _registry(request).uploads.status(name, request.path_params["upload_id"])
+    return Response(status_code=204, headers=upload_headers(state))
+
+
+async def upload_chunk(request: Request) -> Response:
+    name = _name(request)
+    state = await _registry(request).uploads.append(
+        name,
+        request.path_params["upload_id"],
+        request.stream(),
+        request.headers.get("content-range"),
+        _content_length(request),
+    )
+    return Response(status_code=202, headers=upload_headers(state))
+
+
+async def finish_upload(request: Request) -> Response:
+    name = _name(request)
+    digest = await _registry(request).uploads.finish(
+        name,
+        request.path_params["upload_id"],
+        request.query_params.get("digest"),
+        request.stream(),
+        request.headers.get("content-range"),
+        _content_length(request),
+    )
+    return _created(f"/v2/{name}/blobs/{digest}", str(digest))
+
+
+async def cancel_upload(request: Request) -> Response:
+    name = _name(request)
+    await _registry(request).uploads.cancel(name, request.path_params["upload_id"])
+    return Response(status_code=204)
+
+
+async def get_blob(request: Request) -> Response:
+    name, registry = _name(request), _registry(request)
+    info = await registry.blobs.stat(name, request.path_params["digest"])
+    return await blob_response(request, registry.storage, info)
+
+
+async def delete_blob(request: Request) -> Response:
+    name = _name(request)
+    await _registry(request).blobs.unlink(name, request.path_params["digest"])
+    return Response(status_code=202)
+
+
+async def get_manifest(request: Request) -> Response:
+    name = _name(request)
+    accept = request.headers.getlist("accept")
+    record = await _registry(request).manifests.get(name, request.path_params["reference"], accept)
+    headers = {"Docker-Content-Digest": record.digest, "ETag": f'"{record.digest}"'}
+    if request.method == "HEAD":
+        headers["Content-Length"] = str(record.size)
+        return Response(status_code=200, headers=headers, media_type=record.media_type)
+    return Response(record.payload, headers=headers, media_type=record.media_type)
+
+
+async def put_manifest(request: Request) -> Response:
+    name, registry = _name(request), _registry(request)
+    limit = registry.manifests.max_bytes
+    length = _content_length(request)
+    if length is not None and length > limit:
+        raise manifest_too_large(limit)
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > limit:
+            raise manifest_too_large(limit)
+    result = await registry.manifests.put(
+        name, request.path_params["reference"], bytes(body), request.headers.get("content-type")
+    )
+    extra = {"OCI-Subject": result.subject} if result.subject else {}
+    return _created(f"/v2/{name}/manifests/{result.digest}", result.digest, **extra)
+
+
+async def delete_manifest(request: Request) -> Response:
+    name = _name(request)
+    await _registry(request).manifests.delete(name, request.path_params["reference"])
+    return Response(status_code=202)
+
+
+def _paged(request: Request, key: str, page: Page, extra: dict[str, object]) -> Response:
+    headers = {}
+    if page.next_last is not None:
+        n = request.query_params.get("n")
+        headers["Link"] = f'<{request.url.path}?n={n}&last={quote(page.next_last)}>; rel="next"'
+    return JSONResponse({**extra, key: page.items}, headers=headers)
+
+
+async def list_tags(request: Request) -> Response:
+    name = _name(request)
+    n = parse_page_size(request.query_params.get("n"))
+    page = await _registry(request).listing.tags(name, n, request.query_params.get("last"))
+    return _paged(request, "tags", page, {"name": name})
+
+
+async def catalog(request: Request) -> Response:
+    n = parse_page_size(request.query_params.get("n"))
+    page = await _registry(request).listing.catalog(n, request.query_params.get("last"))
+    return _paged(request, "repositories", page, {})
+
+
+async def referrers(request: Request) -> Response:
+    name = _name(request)
+    artifact_type = request.query_params.get("artifactType")
+    result = await _registry(request).referrers.list(
+        name, request.path_params["digest"], artifact_type
+    )
+    headers = {"OCI-Filters-Applied": "artifactType"} if result.filtered else {}
+    return JSONResponse(result.index, headers=headers, media_type=OCI_INDEX)
+
+
+_NAME = "/v2/{name:path}"
+
+routes = [
+    Route("/v2/", base, methods=["GET"]),
+    Route("/v2/_catalog", catalog, methods=["GET"]),
+    Route(f"{_NAME}/tags/list", list_tags, methods=["GET"]),
+    Route(f"{_NAME}/manifests/{{reference}}", get_manifest, methods=["GET", "HEAD"]),
+    Route(f"{_NAME}/manifests/{{reference}}", put_manifest, methods=["PUT"]),
+    Route(f"{_NAME}/manifests/{{reference}}", delete_manifest, methods=["DELETE"]),
+    Route(f"{_NAME}/blobs/uploads/", start_upload, methods=["POST"]),
+    Route(f"{_NAME}/blobs/uploads", start_upload, methods=["POST"]),
+    Route(f"{_NAME}/blobs/uploads/{{upload_id}}", upload_status, methods=["GET"]),
+    Route(f"{_NAME}/blobs/uploads/{{upload_id}}", upload_chunk, methods=["PATCH"]),
+    Route(f"{_NAME}/blobs/uploads/{{upload_id}}", finish_upload, methods=["PUT"]),
+    Route(f"{_NAME}/blobs/uploads/{{upload_id}}", cancel_upload, methods=["DELETE"]),
+    Route(f"{_NAME}/blobs/{{digest}}", get_blob, methods=["GET", "HEAD"]),
+    Route(f"{_NAME}/blobs/{{digest}}", delete_blob, methods=["DELETE"]),
+    Route(f"{_NAME}/referrers/{{digest}}", referrers, methods=["GET"]),
+]

@@ -1,0 +1,92 @@
+"""The composition root: the only place adapters are built and services wired."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+
+from dockyard.api.errors import EXCEPTION_HANDLERS
+from dockyard.api.middleware import RegistryHeadersAndAccessLog
+from dockyard.api.oci import routes as oci_routes
+from dockyard.events.bus import EventBus
+from dockyard.meta.sql import SqlMetadataStore
+from dockyard.registry.services import Registry
+from dockyard.settings import Settings
+from dockyard.storage.base import StorageDriver
+from dockyard.storage.filesystem import FilesystemDriver
+from dockyard.storage.memory import MemoryDriver
+
+log = logging.getLogger("dockyard")
+
+SETTINGS_ENV = "DOCKYARD_SETTINGS_JSON"
+
+
+def build_storage(settings: Settings) -> StorageDriver:
+    if settings.storage.driver == "memory":
+        return MemoryDriver()
+    return FilesystemDriver(str(settings.storage_root), fsync=settings.storage.fsync)
+
+
+def build_metadata(settings: Settings) -> SqlMetadataStore:
+    if settings.database.url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return SqlMetadataStore(
+        settings.database_url,
+        schema=settings.database.schema_name,
+        sqlite_synchronous=settings.database.sqlite_synchronous,
+    )
+
+
+def create_app(settings: Settings) -> Starlette:
+    storage = build_storage(settings)
+    store = build_metadata(settings)
+    bus = EventBus()
+    registry = Registry.build(storage, store, bus, settings.registry)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        await store.open()
+        sweeper = asyncio.create_task(_sweep_uploads(registry, settings))
+        try:
+            yield
+        finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+            await store.close()
+
+    app = Starlette(
+        routes=oci_routes,
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        lifespan=lifespan,
+    )
+    app.state.registry = registry
+    app.state.settings = settings
+    app.add_middleware(RegistryHeadersAndAccessLog, log_requests=settings.server.access_log)
+    return app
+
+
+async def _sweep_uploads(registry: Registry, settings: Settings) -> None:
+    """Discard abandoned uploads so their bytes do not pile up."""
+    cfg = settings.registry
+    while True:
+        await asyncio.sleep(cfg.upload_sweep_interval_seconds)
+        try:
+            expired = await registry.uploads.expire(cfg.upload_expiry_seconds)
+            if expired:
+                log.info("discarded %d abandoned upload(s)", expired)
+        except Exception:  # the sweep retries next round; a failure must not stop serving
+            log.exception("upload sweep failed")
+
+
+def app_from_environment() -> Starlette:
+    """Factory for server workers: settings arrive serialized in the environment."""
+    raw = os.environ.get(SETTINGS_ENV)
+    settings = Settings.model_validate(json.loads(raw)) if raw else Settings()
+    return create_app(settings)

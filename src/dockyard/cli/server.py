@@ -1,0 +1,48 @@
+"""Run the ASGI app on granian: the one server here with zero-copy `pathsend` (DESIGN.md)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from granian import Granian
+from granian.constants import Interfaces, Loops
+
+from dockyard.settings import Settings
+
+_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def logging_config() -> dict[str, Any]:
+    handler = {"class": "logging.StreamHandler", "formatter": "plain", "stream": "ext://sys.stderr"}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"plain": {"format": _FORMAT}},
+        "handlers": {"stderr": handler},
+        "loggers": {
+            "dockyard": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+            "_granian": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+        },
+    }
+
+
+def run_server(settings: Settings) -> None:
+    server = settings.server
+    print(
+        f"Dockyard listening on http://{server.host}:{server.port} "
+        f"(data: {settings.data_dir.resolve()}, workers: {server.workers})",
+        file=sys.stderr,
+        flush=True,
+    )
+    Granian(
+        "dockyard.app:app_from_environment",
+        factory=True,
+        address=server.host,
+        port=server.port,
+        interface=Interfaces.ASGI,
+        workers=server.workers,
+        loop=Loops.uvloop,
+        log_dictconfig=logging_config(),
+        log_access=False,
+    ).serve()

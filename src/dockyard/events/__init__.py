@@ -1,0 +1,1 @@
+"""Typed events, the in-process bus and the transactional outbox."""

@@ -1,0 +1,41 @@
+"""Publishing: every event goes into the outbox inside the request's transaction, and to
+in-process subscribers only after that transaction commits, so nobody hears of a change that
+was rolled back and durable consumers (webhooks, replication) never miss one."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any
+
+from dockyard.events.types import Event
+from dockyard.meta.base import Transaction
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Event], None]
+
+
+class EventBus:
+    def __init__(self) -> None:
+        self._handlers: dict[type, list[Handler]] = defaultdict(list)
+
+    def subscribe(self, event_type: type, handler: Handler) -> None:
+        self._handlers[event_type].append(handler)
+
+    async def publish(self, tx: Transaction, event: Event) -> None:
+        await tx.outbox.add(type(event).__name__, _payload(event))
+        tx.after_commit.append(lambda: self._dispatch(event))
+
+    def _dispatch(self, event: Event) -> None:
+        for handler in self._handlers.get(type(event), []):
+            try:
+                handler(event)
+            except Exception:  # a subscriber's bug must not fail the request that committed
+                log.exception("event handler %r failed on %s", handler, type(event).__name__)
+
+
+def _payload(event: Event) -> dict[str, Any]:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(event).items()}

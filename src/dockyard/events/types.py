@@ -1,0 +1,52 @@
+"""What happened in the registry, as typed events. The topic is the class name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class BlobUploaded:
+    repository: str
+    digest: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class BlobMounted:
+    repository: str
+    digest: str
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class BlobUnlinked:
+    repository: str
+    digest: str
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestPushed:
+    repository: str
+    digest: str
+    media_type: str
+    size: int
+    tag: str | None
+    subject: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestDeleted:
+    repository: str
+    digest: str
+    tags: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TagDeleted:
+    repository: str
+    tag: str
+    digest: str | None
+
+
+Event = BlobUploaded | BlobMounted | BlobUnlinked | ManifestPushed | ManifestDeleted | TagDeleted

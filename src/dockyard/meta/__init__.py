@@ -1,0 +1,1 @@
+"""Registry metadata: the MetadataStore port and its SQL adapter."""

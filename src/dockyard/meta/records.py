@@ -1,0 +1,50 @@
+"""Plain records that cross the MetadataStore port."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class BlobRecord:
+    digest: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class UploadRecord:
+    id: str
+    repository: str
+    size: int
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestRecord:
+    repository: str
+    digest: str
+    media_type: str
+    artifact_type: str | None
+    subject: str | None
+    size: int
+    payload: bytes
+    annotations: dict[str, str] | None = None
+    created_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestReference:
+    """A blob or manifest a manifest needs, by digest."""
+
+    digest: str
+    kind: str  # "blob" or "manifest"
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEvent:
+    id: int
+    topic: str
+    payload: dict[str, Any]
+    created_at: float

@@ -1,0 +1,116 @@
+"""One schema for SQLite and PostgreSQL (SQLAlchemy Core)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Float,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+NAME = String(255)
+DIGEST = String(150)
+
+repositories = Table(
+    "repositories",
+    metadata,
+    Column("name", NAME, primary_key=True),
+    Column("created_at", Float, nullable=False),
+)
+
+blobs = Table(
+    "blobs",
+    metadata,
+    Column("digest", DIGEST, primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+blob_links = Table(
+    "blob_links",
+    metadata,
+    Column("repository", NAME, primary_key=True),
+    Column("digest", DIGEST, primary_key=True),
+    Column("created_at", Float, nullable=False),
+    ForeignKeyConstraint(["repository"], ["repositories.name"], ondelete="CASCADE"),
+    ForeignKeyConstraint(["digest"], ["blobs.digest"]),
+    Index("ix_blob_links_digest", "digest"),
+)
+
+uploads = Table(
+    "uploads",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("repository", NAME, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    ForeignKeyConstraint(["repository"], ["repositories.name"], ondelete="CASCADE"),
+    Index("ix_uploads_updated_at", "updated_at"),
+)
+
+manifests = Table(
+    "manifests",
+    metadata,
+    Column("repository", NAME, primary_key=True),
+    Column("digest", DIGEST, primary_key=True),
+    Column("media_type", String(255), nullable=False),
+    Column("artifact_type", String(255)),
+    Column("subject", DIGEST),
+    Column("size", Integer, nullable=False),
+    Column("payload", LargeBinary, nullable=False),
+    Column("annotations", Text),
+    Column("created_at", Float, nullable=False),
+    ForeignKeyConstraint(["repository"], ["repositories.name"], ondelete="CASCADE"),
+    Index("ix_manifests_subject", "repository", "subject"),
+)
+
+manifest_references = Table(
+    "manifest_references",
+    metadata,
+    Column("repository", NAME, primary_key=True),
+    Column("manifest", DIGEST, primary_key=True),
+    Column("digest", DIGEST, primary_key=True),
+    Column("kind", String(16), nullable=False),
+    ForeignKeyConstraint(
+        ["repository", "manifest"],
+        ["manifests.repository", "manifests.digest"],
+        ondelete="CASCADE",
+    ),
+    Index("ix_manifest_references_digest", "digest"),
+)
+
+tags = Table(
+    "tags",
+    metadata,
+    Column("repository", NAME, primary_key=True),
+    Column("name", String(128), primary_key=True),
+    Column("digest", DIGEST, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    ForeignKeyConstraint(
+        ["repository", "digest"],
+        ["manifests.repository", "manifests.digest"],
+        ondelete="CASCADE",
+    ),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("topic", String(100), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("delivered_at", Float),
+    Index("ix_outbox_pending", "delivered_at", "id"),
+)

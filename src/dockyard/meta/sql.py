@@ -1,0 +1,130 @@
+"""The MetadataStore over SQLAlchemy Core: SQLite (embedded) and PostgreSQL (scale-out).
+
+SQLite allows one writer at a time; concurrent async writers on separate connections collapse
+to a few dozen transactions a second (DESIGN.md, facts), so on SQLite write transactions take a
+process-wide lock and `BEGIN IMMEDIATE`, while read transactions run alongside them under WAL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import event, exc
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from dockyard.meta.base import MetadataUnavailable
+from dockyard.meta.schema import metadata
+from dockyard.meta.sql_stores import (
+    SqlBlobs,
+    SqlManifests,
+    SqlOutbox,
+    SqlRepos,
+    SqlTags,
+    SqlUploads,
+)
+
+
+class SqlTransaction:
+    def __init__(self, conn: AsyncConnection) -> None:
+        dialect = conn.dialect.name
+        self.connection = conn
+        self.repos = SqlRepos(conn, dialect)
+        self.blobs = SqlBlobs(conn, dialect)
+        self.uploads = SqlUploads(conn, dialect)
+        self.manifests = SqlManifests(conn, dialect)
+        self.tags = SqlTags(conn, dialect)
+        self.outbox = SqlOutbox(conn, dialect)
+        self.after_commit: list[Any] = []
+
+
+class SqlMetadataStore:
+    def __init__(
+        self, url: str, *, schema: str | None = None, sqlite_synchronous: str = "FULL"
+    ) -> None:
+        self.url = url
+        self.schema = schema
+        self.is_sqlite = url.startswith("sqlite")
+        self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        self._sqlite_synchronous = sqlite_synchronous
+        self.engine: AsyncEngine = self._create_engine()
+
+    def _create_engine(self) -> AsyncEngine:
+        if self.is_sqlite:
+            engine = create_async_engine(
+                self.url, connect_args={"timeout": 30}, pool_size=8, max_overflow=8
+            )
+            _configure_sqlite(engine, self._sqlite_synchronous)
+            return engine
+        connect_args: dict[str, Any] = {"command_timeout": 30, "timeout": 10}
+        if self.schema:
+            connect_args["server_settings"] = {"search_path": self.schema}
+        return create_async_engine(
+            self.url,
+            connect_args=connect_args,
+            pool_size=10,
+            max_overflow=20,
+            pool_pre_ping=True,
+        )
+
+    async def open(self) -> None:
+        try:
+            async with self.engine.begin() as conn:
+                await conn.run_sync(metadata.create_all)
+        except (exc.OperationalError, exc.InterfaceError, OSError) as err:
+            raise MetadataUnavailable(f"cannot open the metadata database: {err}") from err
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    @asynccontextmanager
+    async def transaction(self, readonly: bool = False) -> AsyncIterator[SqlTransaction]:
+        if self._write_lock is not None and not readonly:
+            async with self._write_lock, self._begin(immediate=True) as tx:
+                yield tx
+        else:
+            async with self._begin(immediate=False) as tx:
+                yield tx
+        for callback in tx.after_commit:
+            callback()
+
+    @asynccontextmanager
+    async def _begin(self, immediate: bool) -> AsyncIterator[SqlTransaction]:
+        try:
+            conn = await self.engine.connect()
+        except (exc.OperationalError, exc.InterfaceError, OSError) as err:
+            raise MetadataUnavailable(f"metadata database unavailable: {err}") from err
+        try:
+            if immediate:
+                await conn.execution_options(sqlite_immediate=True)
+            async with conn.begin():
+                yield SqlTransaction(conn)
+        except exc.OperationalError as err:
+            raise MetadataUnavailable(f"metadata database error: {err.orig}") from err
+        finally:
+            await conn.close()
+
+
+def _configure_sqlite(engine: AsyncEngine, synchronous: str) -> None:
+    # pysqlite's own transaction handling defers BEGIN and cannot start IMMEDIATE ones.
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        immediate = conn.get_execution_options().get("sqlite_immediate")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def now() -> float:
+    return time.time()

@@ -1,0 +1,1 @@
+"""The OCI core services: uploads, blobs, manifests, tags, referrers, catalog."""

@@ -1,0 +1,48 @@
+"""The registry core's services, built once by `create_app`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dockyard.events.bus import EventBus
+from dockyard.meta.base import MetadataStore
+from dockyard.registry.blobs import BlobService
+from dockyard.registry.listing import ListingService
+from dockyard.registry.manifests import ManifestService
+from dockyard.registry.referrers import ReferrerService
+from dockyard.registry.uploads import UploadService
+from dockyard.settings import RegistrySettings
+from dockyard.storage.base import StorageDriver
+
+
+@dataclass(frozen=True, slots=True)
+class Registry:
+    storage: StorageDriver
+    store: MetadataStore
+    bus: EventBus
+    uploads: UploadService
+    blobs: BlobService
+    manifests: ManifestService
+    listing: ListingService
+    referrers: ReferrerService
+
+    @classmethod
+    def build(
+        cls, storage: StorageDriver, store: MetadataStore, bus: EventBus, cfg: RegistrySettings
+    ) -> Registry:
+        return cls(
+            storage=storage,
+            store=store,
+            bus=bus,
+            uploads=UploadService(storage, store, bus),
+            blobs=BlobService(storage, store, bus, cfg.delete_enabled),
+            manifests=ManifestService(
+                store,
+                bus,
+                max_bytes=cfg.max_manifest_bytes,
+                require_references=cfg.require_manifest_references,
+                delete_enabled=cfg.delete_enabled,
+            ),
+            listing=ListingService(store),
+            referrers=ReferrerService(store),
+        )

@@ -1,0 +1,1 @@
+"""Blob bytes: the StorageDriver port and its adapters."""

@@ -1,0 +1,1 @@
+"""Conformance suites every backend must pass, shipped so third-party backends can run them."""

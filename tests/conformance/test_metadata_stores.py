@@ -1,0 +1,30 @@
+"""Every MetadataStore backend passes the same suite: SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from dockyard.meta.sql import SqlMetadataStore
+from dockyard.testing.metadata_suite import MetadataStoreSuite
+from tests.conftest import PG_URL
+
+
+class TestSqlite(MetadataStoreSuite):
+    @pytest.fixture
+    async def store(self, tmp_path: Path) -> AsyncIterator[SqlMetadataStore]:
+        store = SqlMetadataStore(f"sqlite+aiosqlite:///{tmp_path / 'meta.db'}")
+        await store.open()
+        yield store
+        await store.close()
+
+
+class TestPostgresql(MetadataStoreSuite):
+    @pytest.fixture
+    async def store(self, pg_schema: str) -> AsyncIterator[SqlMetadataStore]:
+        store = SqlMetadataStore(PG_URL, schema=pg_schema)
+        await store.open()
+        yield store
+        await store.close()
