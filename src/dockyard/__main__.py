@@ -1,0 +1,5 @@
+"""`python -m dockyard` runs the command line."""
+
+from dockyard.cli.main import app
+
+app()
