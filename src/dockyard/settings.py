@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -19,26 +19,31 @@ from pydantic_settings import (
 )
 
 
-class ServerSettings(BaseModel):
+class Section(BaseModel):
+    # A misspelt key must fail loudly rather than silently keep a default.
+    model_config = ConfigDict(extra="forbid")
+
+
+class ServerSettings(Section):
     host: str = "127.0.0.1"
     port: int = 5000
     workers: int = Field(1, ge=1, description="worker processes")
     access_log: bool = True
 
 
-class StorageSettings(BaseModel):
+class StorageSettings(Section):
     driver: Literal["filesystem", "memory"] = "filesystem"
     root: Path | None = Field(None, description="blob directory; default <data_dir>/storage")
     fsync: bool = Field(True, description="fsync blobs before they become visible")
 
 
-class DatabaseSettings(BaseModel):
+class DatabaseSettings(Section):
     url: str | None = Field(None, description="SQLAlchemy URL; default SQLite in data_dir")
     schema_name: str | None = Field(None, description="PostgreSQL schema (search_path)")
     sqlite_synchronous: Literal["OFF", "NORMAL", "FULL"] = "FULL"
 
 
-class RegistrySettings(BaseModel):
+class RegistrySettings(Section):
     max_manifest_bytes: int = Field(4 * 1024 * 1024, gt=0)
     require_manifest_references: bool = Field(
         True, description="refuse manifests whose blobs/manifests are not in the repository"

@@ -114,10 +114,11 @@ class SqlUploads(_SubStore):
         query = select(t.uploads).where(
             t.uploads.c.id == upload_id, t.uploads.c.repository == repository
         )
-        row = (await self.conn.execute(query)).first()
-        if row is None:
-            return None
-        return UploadRecord(row.id, row.repository, row.size, row.created_at, row.updated_at)
+        return _upload((await self.conn.execute(query)).first())
+
+    async def get_any(self, upload_id: str) -> UploadRecord | None:
+        query = select(t.uploads).where(t.uploads.c.id == upload_id)
+        return _upload((await self.conn.execute(query)).first())
 
     async def set_size(self, upload_id: str, size: int) -> None:
         await self.conn.execute(
@@ -131,10 +132,13 @@ class SqlUploads(_SubStore):
 
     async def older_than(self, cutoff: float) -> list[UploadRecord]:
         query = select(t.uploads).where(t.uploads.c.updated_at < cutoff)
-        return [
-            UploadRecord(r.id, r.repository, r.size, r.created_at, r.updated_at)
-            for r in await self.conn.execute(query)
-        ]
+        return [_upload(row) for row in await self.conn.execute(query)]  # type: ignore[misc]
+
+
+def _upload(row: Any) -> UploadRecord | None:
+    if row is None:
+        return None
+    return UploadRecord(row.id, row.repository, row.size, row.created_at, row.updated_at)
 
 
 def _manifest(row: Any) -> ManifestRecord:

@@ -144,7 +144,22 @@ class UploadService:
             stale = await tx.uploads.older_than(time.time() - max_age_seconds)
         for upload in stale:
             await self._discard(upload.id)
-        return len(stale)
+        return len(stale) + await self._discard_orphaned_files()
+
+    async def _discard_orphaned_files(self) -> int:
+        """Delete upload files with no metadata row (left by a crash inside `_discard`).
+
+        Rows are written before an upload's first byte, so a file without a row is garbage.
+        """
+        ids = {p.split("/")[1] for p in await self.storage.list("uploads") if p.count("/") >= 2}
+        orphans = []
+        async with self.store.transaction(readonly=True) as tx:
+            for upload_id in ids:
+                if layout.is_upload_id(upload_id) and await tx.uploads.get_any(upload_id) is None:
+                    orphans.append(upload_id)
+        for upload_id in orphans:
+            await self._delete_upload_files(upload_id)
+        return len(orphans)
 
     # -- internals ---------------------------------------------------------------------------
 

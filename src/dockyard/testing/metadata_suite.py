@@ -82,6 +82,7 @@ class MetadataStoreSuite:
         async with store.transaction() as tx:
             assert (await tx.uploads.get("a" * 32, "r")).size == 42
             assert await tx.uploads.get("a" * 32, "other") is None
+            assert (await tx.uploads.get_any("a" * 32)).repository == "r"
             assert [u.id for u in await tx.uploads.older_than(time.time() + 1)] == ["a" * 32]
             assert await tx.uploads.older_than(time.time() - 3600) == []
             await tx.uploads.delete("a" * 32)
