@@ -18,17 +18,18 @@ def test_push_chunked_layer_and_manifest_then_pull(client: TestClient) -> None:
     start = client.post("/v2/team/app/blobs/uploads/")
     assert start.status_code == 202
     location = start.headers["location"]
-    first = client.patch(
-        location, content=layer[:5000], headers={"Content-Range": "0-4999"}
-    )
+    first = client.patch(location, content=layer[:5000], headers={"Content-Range": "0-4999"})
     assert first.status_code == 202
     assert first.headers["range"] == "0-4999"
     done = client.put(f"{location}?digest={sha256(layer)}", content=layer[5000:])
     assert done.status_code == 201, done.text
     assert done.headers["docker-content-digest"] == sha256(layer)
-    assert client.post(
-        f"/v2/team/app/blobs/uploads/?digest={sha256(config)}", content=config
-    ).status_code == 201
+    assert (
+        client.post(
+            f"/v2/team/app/blobs/uploads/?digest={sha256(config)}", content=config
+        ).status_code
+        == 201
+    )
 
     manifest = json.dumps(
         {

@@ -13,7 +13,6 @@ import pytest
 from dockyard.meta.base import MetadataStore
 from dockyard.meta.records import ManifestRecord, ManifestReference
 
-
 D1 = "sha256:" + "1" * 64
 D2 = "sha256:" + "2" * 64
 D3 = "sha256:" + "3" * 64

@@ -13,7 +13,6 @@ import pytest
 
 from dockyard.storage.base import InvalidOffset, InvalidPath, PathNotFound, StorageDriver
 
-
 BAD_PATHS = ["", "/abs", "a/../b", "..", "a//b", "a/./b", "a/", "a b/c", "a\\b"]
 
 
