@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import event, exc
+from sqlalchemy import event, exc, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from dockyard.meta.base import MetadataUnavailable
@@ -72,8 +72,11 @@ class SqlMetadataStore:
 
     async def open(self) -> None:
         try:
-            async with self.engine.begin() as conn:
-                await conn.run_sync(metadata.create_all)
+            async with self._begin(immediate=True) as tx:
+                # Several workers or replicas start at once; one creates, the others wait.
+                if not self.is_sqlite:
+                    await tx.connection.execute(text("SELECT pg_advisory_xact_lock(4242001)"))
+                await tx.connection.run_sync(metadata.create_all)
         except (exc.OperationalError, exc.InterfaceError, OSError) as err:
             raise MetadataUnavailable(f"cannot open the metadata database: {err}") from err
 
