@@ -58,7 +58,9 @@ class RegistryError(Exception):
         super().__init__(self.message)
 
     def body(self) -> dict[str, Any]:
-        error: dict[str, Any] = {"code": self.code.name, "message": self.message}
+        # Messages quote client input; keep a hostile 4 MiB value from coming back whole.
+        message = self.message if len(self.message) <= 1000 else self.message[:997] + "..."
+        error: dict[str, Any] = {"code": self.code.name, "message": message}
         if self.detail is not None:
             error["detail"] = self.detail
         return {"errors": [error]}

@@ -29,6 +29,9 @@ class ServerSettings(Section):
     port: int = 5000
     workers: int = Field(1, ge=1, description="worker processes")
     access_log: bool = True
+    shutdown_timeout: int = Field(
+        10, ge=1, description="seconds in-flight requests get after SIGTERM before workers stop"
+    )
 
 
 class StorageSettings(Section):

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
@@ -211,3 +213,25 @@ def umoci_image(root: Path, tag: str, files: dict[str, bytes], umoci: str = "umo
     run("new", "--image", f"{root}:{tag}")
     run("insert", "--image", f"{root}:{tag}", str(rootfs), "/")
     run("config", "--image", f"{root}:{tag}", "--config.cmd", "/bin/app", "--os", "linux")
+
+
+def push_blob(client: httpx.Client, repository: str, data: bytes) -> httpx.Response:
+    """A monolithic blob upload (POST ?digest=)."""
+    return client.post(f"/v2/{repository}/blobs/uploads/?digest={sha256(data)}", content=data)
+
+
+def push_manifest(
+    client: httpx.Client, repository: str, reference: str, manifest: bytes, media_type: str
+) -> httpx.Response:
+    return client.put(
+        f"/v2/{repository}/manifests/{reference}",
+        content=manifest,
+        headers={"Content-Type": media_type},
+    )
+
+
+def push_image(client: httpx.Client, repository: str, image: Image, tag: str) -> None:
+    """Push an image over plain HTTP; raises if any step is refused."""
+    for data in image.blobs.values():
+        push_blob(client, repository, data).raise_for_status()
+    push_manifest(client, repository, tag, image.manifest, OCI_MANIFEST).raise_for_status()

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import re
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from dockyard.errors import Code, RegistryError
 from dockyard.registry.blobs import BlobInfo
-from dockyard.storage.base import StorageDriver, SupportsLocalPath
+from dockyard.storage.base import PathNotFound, StorageDriver, SupportsLocalPath
+
+log = logging.getLogger(__name__)
 
 _CHUNK = 1 << 20  # 64 KiB (Starlette's default) caps downloads near 350 MB/s here
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -17,6 +22,12 @@ _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 class _BlobFileResponse(FileResponse):
     chunk_size = _CHUNK
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # `parse_range` already decided to send the whole blob (no Range, or one to ignore);
+        # Starlette would otherwise answer foreign or multiple ranges itself, unlike the stream.
+        headers = [(k, v) for k, v in scope["headers"] if k not in (b"range", b"if-range")]
+        await super().__call__({**scope, "headers": headers}, receive, send)
 
 
 def blob_headers(info: BlobInfo) -> dict[str, str]:
@@ -58,12 +69,31 @@ async def blob_response(request: Request, storage: StorageDriver, info: BlobInfo
     if request.method == "HEAD":
         headers["Content-Length"] = str(info.size)
         return Response(status_code=200, headers=headers, media_type="application/octet-stream")
+    try:
+        return await _body(storage, info, headers, byte_range)
+    except PathNotFound:
+        log.error("blob %s is recorded but its content is missing from storage", info.digest)
+        raise RegistryError(
+            Code.BLOB_UNKNOWN,
+            f"blob {info.digest} is recorded but its content is missing; push it again",
+        ) from None
+
+
+async def _body(
+    storage: StorageDriver,
+    info: BlobInfo,
+    headers: dict[str, str],
+    byte_range: tuple[int, int] | None,
+) -> Response:
     if byte_range is None:
         if isinstance(storage, SupportsLocalPath):
+            path = storage.local_path(info.path)
+            try:
+                stat = os.stat(path)
+            except FileNotFoundError:
+                raise PathNotFound(info.path) from None
             return _BlobFileResponse(
-                storage.local_path(info.path),
-                headers=headers,
-                media_type="application/octet-stream",
+                path, headers=headers, media_type="application/octet-stream", stat_result=stat
             )
         headers["Content-Length"] = str(info.size)
         return StreamingResponse(

@@ -37,7 +37,9 @@ async def metadata_unavailable(_request: Request, exc: Exception) -> Response:
 async def http_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 405:
-        error = RegistryError(Code.UNSUPPORTED, "this method is not supported on this URL")
+        error = RegistryError(
+            Code.UNSUPPORTED, "this method is not supported on this URL", headers=exc.headers
+        )
     elif exc.status_code == 404:
         error = RegistryError(
             Code.NOT_FOUND, "no such endpoint; see the OCI Distribution Spec", status=404

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from urllib.parse import quote
 
 from starlette.requests import Request
@@ -17,6 +18,8 @@ from dockyard.registry.services import Registry
 from dockyard.registry.uploads import upload_headers
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+
+Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 def _registry(request: Request) -> Registry:
@@ -35,7 +38,7 @@ def _content_length(request: Request) -> int | None:
     value = request.headers.get("content-length")
     if value is None:
         return None
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit()):
         raise RegistryError(Code.SIZE_INVALID, f"Content-Length {value!r} is not a number")
     return int(value)
 
@@ -171,7 +174,7 @@ async def catalog(request: Request) -> Response:
 
 async def referrers(request: Request) -> Response:
     name = _name(request)
-    artifact_type = request.query_params.get("artifactType")
+    artifact_type = request.query_params.get("artifactType") or None  # empty: no filter
     result = await _registry(request).referrers.list(
         name, request.path_params["digest"], artifact_type
     )
@@ -179,22 +182,34 @@ async def referrers(request: Request) -> Response:
     return JSONResponse(result.index, headers=headers, media_type=OCI_INDEX)
 
 
+def _methods(path: str, **handlers: Endpoint) -> Route:
+    """One route per URL, so a wrong method gets a 405 whose Allow lists every method."""
+
+    async def dispatch(request: Request) -> Response:
+        method = "get" if request.method == "HEAD" else request.method.lower()
+        return await handlers[method](request)
+
+    return Route(path, dispatch, methods=[m.upper() for m in handlers])
+
+
 _NAME = "/v2/{name:path}"
+_UPLOAD = f"{_NAME}/blobs/uploads/{{upload_id}}"
 
 routes = [
     Route("/v2/", base, methods=["GET"]),
     Route("/v2/_catalog", catalog, methods=["GET"]),
     Route(f"{_NAME}/tags/list", list_tags, methods=["GET"]),
-    Route(f"{_NAME}/manifests/{{reference}}", get_manifest, methods=["GET", "HEAD"]),
-    Route(f"{_NAME}/manifests/{{reference}}", put_manifest, methods=["PUT"]),
-    Route(f"{_NAME}/manifests/{{reference}}", delete_manifest, methods=["DELETE"]),
+    _methods(
+        f"{_NAME}/manifests/{{reference}}",
+        get=get_manifest,
+        put=put_manifest,
+        delete=delete_manifest,
+    ),
     Route(f"{_NAME}/blobs/uploads/", start_upload, methods=["POST"]),
     Route(f"{_NAME}/blobs/uploads", start_upload, methods=["POST"]),
-    Route(f"{_NAME}/blobs/uploads/{{upload_id}}", upload_status, methods=["GET"]),
-    Route(f"{_NAME}/blobs/uploads/{{upload_id}}", upload_chunk, methods=["PATCH"]),
-    Route(f"{_NAME}/blobs/uploads/{{upload_id}}", finish_upload, methods=["PUT"]),
-    Route(f"{_NAME}/blobs/uploads/{{upload_id}}", cancel_upload, methods=["DELETE"]),
-    Route(f"{_NAME}/blobs/{{digest}}", get_blob, methods=["GET", "HEAD"]),
-    Route(f"{_NAME}/blobs/{{digest}}", delete_blob, methods=["DELETE"]),
+    _methods(
+        _UPLOAD, get=upload_status, patch=upload_chunk, put=finish_upload, delete=cancel_upload
+    ),
+    _methods(f"{_NAME}/blobs/{{digest}}", get=get_blob, delete=delete_blob),
     Route(f"{_NAME}/referrers/{{digest}}", referrers, methods=["GET"]),
 ]

@@ -45,4 +45,6 @@ def run_server(settings: Settings) -> None:
         loop=Loops.uvloop,
         log_dictconfig=logging_config(),
         log_access=False,
+        # Without it a slow client keeps a stopping worker (and so the server) alive forever.
+        workers_kill_timeout=server.shutdown_timeout,
     ).serve()

@@ -42,7 +42,9 @@ class UploadStore(Protocol):
     async def get_any(self, upload_id: str) -> UploadRecord | None:
         """The upload whatever its repository (for housekeeping, never for requests)."""
 
-    async def set_size(self, upload_id: str, size: int) -> None: ...
+    async def set_size(self, upload_id: str, size: int) -> bool:
+        """False when the upload no longer exists."""
+
     async def delete(self, upload_id: str) -> None: ...
     async def older_than(self, cutoff: float) -> list[UploadRecord]: ...
 

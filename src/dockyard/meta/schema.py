@@ -55,7 +55,7 @@ uploads = Table(
     Column("size", BigInteger, nullable=False),
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
-    ForeignKeyConstraint(["repository"], ["repositories.name"], ondelete="CASCADE"),
+    # No foreign key: a repository exists once content is in it, not when an upload starts.
     Index("ix_uploads_updated_at", "updated_at"),
 )
 

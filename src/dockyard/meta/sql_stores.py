@@ -120,12 +120,13 @@ class SqlUploads(_SubStore):
         query = select(t.uploads).where(t.uploads.c.id == upload_id)
         return _upload((await self.conn.execute(query)).first())
 
-    async def set_size(self, upload_id: str, size: int) -> None:
-        await self.conn.execute(
+    async def set_size(self, upload_id: str, size: int) -> bool:
+        result = await self.conn.execute(
             update(t.uploads)
             .where(t.uploads.c.id == upload_id)
             .values(size=size, updated_at=time.time())
         )
+        return bool(result.rowcount)
 
     async def delete(self, upload_id: str) -> None:
         await self.conn.execute(delete(t.uploads).where(t.uploads.c.id == upload_id))

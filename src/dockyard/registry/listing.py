@@ -7,9 +7,6 @@ from dataclasses import dataclass
 from dockyard.errors import Code, RegistryError
 from dockyard.meta.base import MetadataStore
 
-# Without `n` a client gets everything; with it, no more than this in one page.
-MAX_PAGE = 10_000
-
 
 @dataclass(frozen=True, slots=True)
 class Page:
@@ -28,7 +25,7 @@ def parse_page_size(text: str | None) -> int | None:
         raise RegistryError(
             Code.PAGINATION_NUMBER_INVALID, f"n must be a non-negative integer, got {text!r}"
         )
-    return min(n, MAX_PAGE)
+    return n
 
 
 class ListingService:

@@ -57,7 +57,6 @@ class UploadService:
     async def start(self, repository: str) -> UploadState:
         upload_id = uuid.uuid4().hex
         async with self.store.transaction() as tx:
-            await tx.repos.ensure(repository)
             await tx.uploads.create(upload_id, repository)
         self.hashes.keep(upload_id, 0, hashlib.sha256())
         return UploadState(upload_id, repository, 0)
@@ -78,7 +77,8 @@ class UploadService:
             hasher = await self._resume(state, content_range, content_length)
             size = await self._stream(state, body, hasher, content_length)
             async with self.store.transaction() as tx:
-                await tx.uploads.set_size(upload_id, size)
+                if not await tx.uploads.set_size(upload_id, size):
+                    raise _unknown_upload(upload_id)  # swept while its bytes were arriving
             self.hashes.keep(upload_id, size, hasher)
             return UploadState(upload_id, repository, size)
 
@@ -264,7 +264,19 @@ class UploadService:
         if not in_place:
             # Make the bytes durable before they become reachable under their digest.
             await (await self.storage.writer(upload_path, append=True)).commit()
-            await self.storage.move(upload_path, blob_path)
+            try:
+                if await self._stored_size(upload_path) != size:
+                    # Expired or cancelled while its bytes were arriving, so the file is gone
+                    # (the append above may have made a new, empty one).
+                    raise PathNotFound(upload_path)
+                await self.storage.move(upload_path, blob_path)
+            except PathNotFound:
+                await self._discard(state.id)
+                raise RegistryError(
+                    Code.BLOB_UPLOAD_UNKNOWN,
+                    f"upload {state.id!r} expired or was cancelled while its bytes were "
+                    "arriving; start a new upload",
+                ) from None
         async with self.store.transaction() as tx:
             await tx.repos.ensure(state.repository)
             await tx.blobs.add(str(digest), size)
@@ -279,6 +291,12 @@ class UploadService:
         async with self.store.transaction() as tx:
             await tx.uploads.delete(upload_id)
         await self._delete_upload_files(upload_id)
+
+    async def _stored_size(self, path: str) -> int | None:
+        try:
+            return (await self.storage.stat(path)).size
+        except PathNotFound:
+            return None
 
     async def _delete_upload_files(self, upload_id: str) -> None:
         with suppress(PathNotFound):

@@ -41,13 +41,13 @@ class FileInfo:
     size: int
 
 
-_COMPONENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*$")
+_COMPONENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")  # fullmatch: `$` allows a trailing \n
 
 
 def check_path(path: str) -> str:
     """Raise InvalidPath unless every component is a plain name (no '..', no absolute)."""
     parts = path.split("/")
-    if not path or not all(_COMPONENT.match(p) and p not in (".", "..") for p in parts):
+    if not path or not all(_COMPONENT.fullmatch(p) and p not in (".", "..") for p in parts):
         raise InvalidPath(path)
     return path
 

@@ -18,7 +18,7 @@ import re
 from dockyard.oci.digest import Digest
 from dockyard.storage.base import InvalidPath
 
-_UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
+_UPLOAD_ID = re.compile(r"[0-9a-f]{32}")  # fullmatch: `$` allows a trailing newline
 
 
 def blob_path(digest: Digest) -> str:
@@ -30,10 +30,10 @@ def upload_path(upload_id: str) -> str:
 
 
 def upload_dir(upload_id: str) -> str:
-    if not _UPLOAD_ID.match(upload_id):
+    if not _UPLOAD_ID.fullmatch(upload_id):
         raise InvalidPath(upload_id)
     return f"uploads/{upload_id}"
 
 
 def is_upload_id(text: str) -> bool:
-    return bool(_UPLOAD_ID.match(text))
+    return bool(_UPLOAD_ID.fullmatch(text))

