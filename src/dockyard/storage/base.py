@@ -28,6 +28,10 @@ class InvalidPath(StorageError):
         self.path = path
 
 
+class StorageUnavailable(StorageError):
+    """The backing store cannot be reached or refuses service for now."""
+
+
 class InvalidOffset(StorageError):
     def __init__(self, path: str, offset: int) -> None:
         super().__init__(f"offset {offset} is outside {path!r}")
