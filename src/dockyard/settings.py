@@ -34,15 +34,37 @@ class ServerSettings(Section):
     )
 
 
+class S3Settings(Section):
+    bucket: str = "dockyard"
+    endpoint_url: str | None = Field(None, description="e.g. http://seaweedfs:8333; AWS if unset")
+    region: str = "us-east-1"
+    # Unset keys fall back to the usual AWS chain (AWS_ACCESS_KEY_ID/SECRET, profiles, roles).
+    access_key: str | None = None
+    secret_key: str | None = Field(None, repr=False)
+    prefix: str = Field("", description="key prefix inside the bucket")
+    path_style: bool = Field(True, description="path-style addressing (SeaweedFS, MinIO)")
+    sse: Literal["AES256", "aws:kms"] | None = Field(None, description="server-side encryption")
+    sse_kms_key_id: str | None = None
+    part_size_mib: int = Field(16, ge=5, le=5120, description="multipart part size")
+
+
 class StorageSettings(Section):
-    driver: Literal["filesystem", "memory"] = "filesystem"
+    driver: Literal["filesystem", "memory", "s3"] = "filesystem"
     root: Path | None = Field(None, description="blob directory; default <data_dir>/storage")
     fsync: bool = Field(True, description="fsync blobs before they become visible")
+    s3: S3Settings = S3Settings()
+    redirect: bool = Field(
+        False, description="answer blob GETs with a presigned URL where the driver can (S3)"
+    )
+    redirect_expiry_seconds: int = Field(300, ge=10, le=7 * 24 * 3600)
 
 
 class DatabaseSettings(Section):
     url: str | None = Field(None, description="SQLAlchemy URL; default SQLite in data_dir")
     schema_name: str | None = Field(None, description="PostgreSQL schema (search_path)")
+    auto_upgrade: bool | None = Field(
+        None, description="migrate the schema at start; default yes on SQLite, no on PostgreSQL"
+    )
     sqlite_synchronous: Literal["OFF", "NORMAL", "FULL"] = "FULL"
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from typing import Any
 
 import httpx
@@ -151,16 +150,37 @@ def push_image(
     return body, sha256(body)
 
 
-def stored_files(client: TestClient, prefix: str) -> list[str]:
-    """Every object under a storage prefix ("blobs", "uploads"), read where the bytes live."""
+def stored_files(client: TestClient) -> list[str]:
+    """Every object in storage, in-progress upload data included, read where the bytes live."""
     storage = client.app.state.registry.storage  # type: ignore[attr-defined]
-    root = getattr(storage, "root", None)
-    if root is None:  # the memory driver
-        return sorted(p for p in storage.objects if p.startswith(prefix + "/"))
-    found = []
-    for directory, _, files in os.walk(os.path.join(root, prefix)):
-        found += [os.path.relpath(os.path.join(directory, f), root) for f in files]
+    assert client.portal is not None, "use the client inside its `with` block"
+    # Run on the app's event loop: the S3 client is bound to it.
+    raw_keys = getattr(storage, "_raw_keys", None)  # S3: spooled upload bytes are "~" keys
+    found: list[str] = []
+    for prefix in ("blobs", "uploads"):
+        if raw_keys is not None:
+            found += client.portal.call(raw_keys, prefix + "/")
+        else:
+            found += client.portal.call(storage.list, prefix)
     return sorted(found)
+
+
+def unrecorded_files(client: TestClient) -> list[str]:
+    """Stored objects that are not the recorded location of any blob: upload leftovers."""
+    store = client.app.state.registry.store  # type: ignore[attr-defined]
+
+    async def recorded(path: str) -> bool:
+        async with store.transaction(readonly=True) as tx:
+            return bool(await tx.blobs.at_path(path))
+
+    assert client.portal is not None
+    return [p for p in stored_files(client) if not client.portal.call(recorded, p)]
+
+
+def stored_content(client: TestClient, path: str) -> bytes:
+    storage = client.app.state.registry.storage  # type: ignore[attr-defined]
+    assert client.portal is not None
+    return bytes(client.portal.call(storage.get, path))
 
 
 def push_blobs(client: TestClient, repo: str) -> None:

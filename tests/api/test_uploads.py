@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import httpx
 from starlette.testclient import TestClient
 
-from dockyard.registry.hashing import UploadHashes
+from dockyard.app import create_app
+from dockyard.settings import Settings
 from tests.api.helpers import (
     assert_error,
     push_blob,
@@ -15,6 +17,7 @@ from tests.api.helpers import (
     sha512,
     start_upload,
     stored_files,
+    unrecorded_files,
     with_query,
 )
 
@@ -33,7 +36,7 @@ def assert_upload_headers(response: httpx.Response, repo: str, size: int) -> str
 
 
 def assert_no_upload_files(client: TestClient) -> None:
-    assert stored_files(client, "uploads") == []
+    assert unrecorded_files(client) == []
 
 
 def test_monolithic_post_with_digest(client: TestClient) -> None:
@@ -138,23 +141,25 @@ def test_malformed_content_range_is_416_and_the_upload_continues(client: TestCli
     assert done.status_code == 201
 
 
-def test_upload_continued_elsewhere_rehashes_what_is_stored(client: TestClient) -> None:
-    """Another worker or replica has no sha256 state for the upload; the digest still holds."""
-    uploads = client.app.state.registry.uploads  # type: ignore[attr-defined]
-    location = start_upload(client, "app")
-    location = client.patch(location, content=DATA[:7_000]).headers["location"]
-    uploads.hashes = UploadHashes()  # as if the next request landed on a fresh process
-    location = client.patch(location, content=DATA[7_000:20_000]).headers["location"]
-    uploads.hashes = UploadHashes()
-    done = client.put(with_query(location, digest=sha256(DATA)), content=DATA[20_000:])
-    assert done.status_code == 201, done.text
-    assert client.get(f"/v2/app/blobs/{sha256(DATA)}").content == DATA
+def test_upload_continued_on_another_replica(tmp_path: Path) -> None:
+    """Two registry processes on one data directory: chunks alternate between them."""
+    settings = Settings(data_dir=tmp_path)
+    with (
+        TestClient(create_app(settings)) as one,
+        TestClient(create_app(settings)) as two,
+    ):
+        location = start_upload(one, "app")
+        location = two.patch(location, content=DATA[:7_000]).headers["location"]
+        location = one.patch(location, content=DATA[7_000:20_000]).headers["location"]
+        done = two.put(with_query(location, digest=sha256(DATA)), content=DATA[20_000:])
+        assert done.status_code == 201, done.text
+        assert one.get(f"/v2/app/blobs/{sha256(DATA)}").content == DATA
 
 
 def test_cancel_upload(client: TestClient) -> None:
     location = start_upload(client, "app")
     client.patch(location, content=DATA[:500])
-    assert stored_files(client, "uploads") != []
+    assert stored_files(client) != []
     response = client.delete(location)
     assert response.status_code == 204
     assert_error(client.get(location), 404, "BLOB_UPLOAD_UNKNOWN")
@@ -174,7 +179,7 @@ def test_wrong_digest_on_put_discards_the_upload(client: TestClient) -> None:
     for digest in (wrong, sha256(DATA)):
         assert client.head(f"/v2/app/blobs/{digest}").status_code == 404
     assert_no_upload_files(client)
-    assert stored_files(client, "blobs") == []
+    assert stored_files(client) == []
 
 
 def test_wrong_digest_on_monolithic_post_stores_nothing(client: TestClient) -> None:
@@ -184,7 +189,7 @@ def test_wrong_digest_on_monolithic_post_stores_nothing(client: TestClient) -> N
     for digest in (wrong, sha256(DATA)):
         assert client.head(f"/v2/app/blobs/{digest}").status_code == 404
     assert_no_upload_files(client)
-    assert stored_files(client, "blobs") == []
+    assert stored_files(client) == []
 
 
 def test_malformed_or_missing_digest_is_400_digest_invalid(client: TestClient) -> None:
@@ -196,7 +201,7 @@ def test_malformed_or_missing_digest_is_400_digest_invalid(client: TestClient) -
         response = client.post(f"/v2/app/blobs/uploads/?digest={bad}", content=DATA)
         assert_error(response, 400, "DIGEST_INVALID")
     assert_error(client.put(location, content=DATA), 400, "DIGEST_INVALID")
-    assert stored_files(client, "blobs") == []
+    assert stored_files(client) == []
 
 
 def test_sha512_blobs_work_end_to_end(client: TestClient) -> None:
@@ -224,7 +229,7 @@ def test_cross_repository_mount(client: TestClient) -> None:
     assert response.headers["location"] == f"/v2/team/target/blobs/{digest}"
     assert response.headers["docker-content-digest"] == digest
     assert client.get(f"/v2/team/target/blobs/{digest}").content == DATA
-    assert len(stored_files(client, "blobs")) == 1
+    assert len(stored_files(client)) == 1
 
 
 def test_mount_that_cannot_happen_starts_an_upload(client: TestClient) -> None:

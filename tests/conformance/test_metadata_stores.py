@@ -25,6 +25,7 @@ class TestPostgresql(MetadataStoreSuite):
     @pytest.fixture
     async def store(self, pg_schema: str) -> AsyncIterator[SqlMetadataStore]:
         store = SqlMetadataStore(PG_URL, schema=pg_schema)
+        await store.upgrade()  # what `dockyard db upgrade` does before replicas start
         await store.open()
         yield store
         await store.close()

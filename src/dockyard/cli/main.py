@@ -10,8 +10,11 @@ from typing import Annotated, Any
 import typer
 
 from dockyard import __version__
+from dockyard.cli import db
+from dockyard.cli.options import load_or_exit
 
 app = typer.Typer(help="Dockyard: an OCI container registry.", no_args_is_help=True)
+app.add_typer(db.app, name="db")
 
 
 @app.callback()
@@ -34,21 +37,15 @@ def serve(
     workers: Annotated[int | None, typer.Option(help="worker processes")] = None,
 ) -> None:
     """Run the registry (filesystem blobs and SQLite metadata unless configured otherwise)."""
-    from dockyard.cli.server import run_server
-    from dockyard.settings import load_settings
+    from dockyard.cli.server import check_schema, run_server
 
     overrides: dict[str, Any] = {}
     server = {k: v for k, v in {"host": host, "port": port, "workers": workers}.items() if v}
     if server:
         overrides["server"] = server
-    if data_dir is not None:
-        overrides["data_dir"] = data_dir
-    try:
-        settings = load_settings(config, **overrides)
-    except (FileNotFoundError, ValueError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+    settings = load_or_exit(config, data_dir, **overrides)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    check_schema(settings)
     os.environ["DOCKYARD_SETTINGS_JSON"] = json.dumps(settings.model_dump(mode="json"))
     run_server(settings)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from typing import Any
 
@@ -25,6 +26,26 @@ def logging_config() -> dict[str, Any]:
             "_granian": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
         },
     }
+
+
+def check_schema(settings: Settings) -> None:
+    """Refuse to start (exit 2, saying what to run) on a schema this version cannot serve."""
+    from dockyard.app import build_metadata
+    from dockyard.meta.base import MetadataUnavailable
+    from dockyard.meta.migrate import SchemaMismatch
+
+    async def run() -> None:
+        store = build_metadata(settings)
+        try:
+            await store.open(settings.database.auto_upgrade)
+        finally:
+            await store.close()
+
+    try:
+        asyncio.run(run())
+    except (SchemaMismatch, MetadataUnavailable) as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
 
 
 def run_server(settings: Settings) -> None:

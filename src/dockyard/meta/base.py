@@ -26,8 +26,12 @@ class RepoStore(Protocol):
 
 
 class BlobStore(Protocol):
-    async def add(self, digest: str, size: int) -> None:
-        """Record that the content exists in storage (idempotent)."""
+    async def add(self, digest: str, size: int, path: str) -> str:
+        """Record the content at `path` unless already recorded; returns the path on record."""
+
+    async def set_path(self, digest: str, path: str) -> None: ...
+    async def at_path(self, path: str) -> bool:
+        """Whether any blob's bytes are recorded at `path`."""
 
     async def get(self, digest: str) -> BlobRecord | None: ...
     async def link(self, repository: str, digest: str) -> None: ...
@@ -42,10 +46,10 @@ class UploadStore(Protocol):
     async def get_any(self, upload_id: str) -> UploadRecord | None:
         """The upload whatever its repository (for housekeeping, never for requests)."""
 
-    async def set_size(self, upload_id: str, size: int) -> bool:
+    async def set_size(self, upload_id: str, size: int, hash_state: bytes) -> bool:
         """False when the upload no longer exists."""
 
-    async def delete(self, upload_id: str) -> None: ...
+    async def delete(self, upload_id: str) -> bool: ...
     async def older_than(self, cutoff: float) -> list[UploadRecord]: ...
 
 
@@ -88,7 +92,10 @@ class Transaction(Protocol):
 class MetadataStore(Protocol):
     def transaction(self, readonly: bool = False) -> AbstractAsyncContextManager[Transaction]: ...
 
-    async def open(self) -> None:
-        """Connect and create the schema when it is missing."""
+    async def open(self, auto_upgrade: bool | None = None) -> Any:
+        """Connect and check the schema version (upgrading it when allowed)."""
+
+    async def upgrade(self) -> Any:
+        """Bring the schema to this version's head."""
 
     async def close(self) -> None: ...

@@ -10,6 +10,7 @@ from typing import Any
 class BlobRecord:
     digest: str
     size: int
+    path: str  # where the bytes are in storage
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +20,7 @@ class UploadRecord:
     size: int
     created_at: float
     updated_at: float
+    hash_state: bytes | None = None  # the running sha256 after `size` bytes
 
 
 @dataclass(frozen=True, slots=True)

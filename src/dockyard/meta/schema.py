@@ -33,7 +33,9 @@ blobs = Table(
     metadata,
     Column("digest", DIGEST, primary_key=True),
     Column("size", BigInteger, nullable=False),
+    Column("path", String(300), nullable=False),
     Column("created_at", Float, nullable=False),
+    Index("ix_blobs_path", "path"),
 )
 
 blob_links = Table(
@@ -53,6 +55,7 @@ uploads = Table(
     Column("id", String(32), primary_key=True),
     Column("repository", NAME, nullable=False),
     Column("size", BigInteger, nullable=False),
+    Column("hash_state", LargeBinary),
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
     # No foreign key: a repository exists once content is in it, not when an upload starts.

@@ -13,15 +13,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any, cast
 
 from sqlalchemy import Connection, Engine, create_engine, event, exc, make_url, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from dockyard.meta import migrate
 from dockyard.meta.base import MetadataUnavailable
-from dockyard.meta.schema import metadata
+from dockyard.meta.migrate import SchemaStatus
 from dockyard.meta.sql_stores import (
     SqlBlobs,
     SqlManifests,
@@ -113,13 +114,31 @@ class SqlMetadataStore:
             pool_pre_ping=True,
         )
 
-    async def open(self) -> None:
+    async def open(self, auto_upgrade: bool | None = None) -> SchemaStatus:
+        """Connect and check the schema; upgrade it first when allowed.
+
+        `auto_upgrade` defaults to True on SQLite (the embedded registry needs no setup step)
+        and False on PostgreSQL, where `dockyard db upgrade` is a deliberate deployment step.
+        """
+        auto = self.is_sqlite if auto_upgrade is None else auto_upgrade
+        return await self._with_schema(lambda conn: migrate.check(conn, auto))
+
+    async def upgrade(self) -> SchemaStatus:
+        """Bring the schema to the version this Dockyard needs."""
+
+        def run(conn: Connection) -> SchemaStatus:
+            migrate.upgrade(conn)
+            return migrate.status(conn)
+
+        return await self._with_schema(run)
+
+    async def _with_schema(self, work: Callable[[Connection], SchemaStatus]) -> SchemaStatus:
         try:
             async with self._begin(immediate=True) as tx:
-                # Several workers or replicas start at once; one creates, the others wait.
+                # Several workers or replicas start at once; one migrates, the others wait.
                 if not self.is_sqlite:
                     await tx.connection.execute(text("SELECT pg_advisory_xact_lock(4242001)"))
-                await tx.connection.run_sync(metadata.create_all)
+                return await tx.connection.run_sync(work)
         except (exc.OperationalError, exc.InterfaceError, OSError) as err:
             raise MetadataUnavailable(f"cannot open the metadata database: {err}") from err
 

@@ -57,15 +57,25 @@ class SqlRepos(_SubStore):
 
 
 class SqlBlobs(_SubStore):
-    async def add(self, digest: str, size: int) -> None:
-        stmt = self._insert(t.blobs).values(digest=digest, size=size, created_at=time.time())
+    async def add(self, digest: str, size: int, path: str) -> str:
+        stmt = self._insert(t.blobs).values(
+            digest=digest, size=size, path=path, created_at=time.time()
+        )
         await self.conn.execute(stmt.on_conflict_do_nothing())
+        query = select(t.blobs.c.path).where(t.blobs.c.digest == digest)
+        return str((await self.conn.execute(query)).scalar_one())
+
+    async def set_path(self, digest: str, path: str) -> None:
+        await self.conn.execute(update(t.blobs).where(t.blobs.c.digest == digest).values(path=path))
+
+    async def at_path(self, path: str) -> bool:
+        query = select(t.blobs.c.digest).where(t.blobs.c.path == path).limit(1)
+        return (await self.conn.execute(query)).first() is not None
 
     async def get(self, digest: str) -> BlobRecord | None:
-        row = (
-            await self.conn.execute(select(t.blobs.c.size).where(t.blobs.c.digest == digest))
-        ).first()
-        return BlobRecord(digest, row.size) if row else None
+        query = select(t.blobs.c.size, t.blobs.c.path).where(t.blobs.c.digest == digest)
+        row = (await self.conn.execute(query)).first()
+        return BlobRecord(digest, row.size, row.path) if row else None
 
     async def link(self, repository: str, digest: str) -> None:
         stmt = self._insert(t.blob_links).values(
@@ -75,12 +85,12 @@ class SqlBlobs(_SubStore):
 
     async def linked(self, repository: str, digest: str) -> BlobRecord | None:
         query = (
-            select(t.blobs.c.size)
+            select(t.blobs.c.size, t.blobs.c.path)
             .select_from(t.blob_links.join(t.blobs, t.blob_links.c.digest == t.blobs.c.digest))
             .where(t.blob_links.c.repository == repository, t.blob_links.c.digest == digest)
         )
         row = (await self.conn.execute(query)).first()
-        return BlobRecord(digest, row.size) if row else None
+        return BlobRecord(digest, row.size, row.path) if row else None
 
     async def unlink(self, repository: str, digest: str) -> bool:
         result = await self.conn.execute(
@@ -120,16 +130,17 @@ class SqlUploads(_SubStore):
         query = select(t.uploads).where(t.uploads.c.id == upload_id)
         return _upload((await self.conn.execute(query)).first())
 
-    async def set_size(self, upload_id: str, size: int) -> bool:
+    async def set_size(self, upload_id: str, size: int, hash_state: bytes) -> bool:
         result = await self.conn.execute(
             update(t.uploads)
             .where(t.uploads.c.id == upload_id)
-            .values(size=size, updated_at=time.time())
+            .values(size=size, hash_state=hash_state, updated_at=time.time())
         )
         return bool(result.rowcount)
 
-    async def delete(self, upload_id: str) -> None:
-        await self.conn.execute(delete(t.uploads).where(t.uploads.c.id == upload_id))
+    async def delete(self, upload_id: str) -> bool:
+        result = await self.conn.execute(delete(t.uploads).where(t.uploads.c.id == upload_id))
+        return bool(result.rowcount)
 
     async def older_than(self, cutoff: float) -> list[UploadRecord]:
         query = select(t.uploads).where(t.uploads.c.updated_at < cutoff)
@@ -139,7 +150,9 @@ class SqlUploads(_SubStore):
 def _upload(row: Any) -> UploadRecord | None:
     if row is None:
         return None
-    return UploadRecord(row.id, row.repository, row.size, row.created_at, row.updated_at)
+    return UploadRecord(
+        row.id, row.repository, row.size, row.created_at, row.updated_at, row.hash_state
+    )
 
 
 def _manifest(row: Any) -> ManifestRecord:

@@ -9,7 +9,6 @@ from dockyard.events.bus import EventBus
 from dockyard.events.types import BlobUnlinked
 from dockyard.meta.base import MetadataStore
 from dockyard.registry.uploads import parse_digest
-from dockyard.storage import layout
 from dockyard.storage.base import StorageDriver
 
 
@@ -37,7 +36,7 @@ class BlobService:
             raise RegistryError(
                 Code.BLOB_UNKNOWN, f"blob {digest} is not in repository {repository!r}"
             )
-        return BlobInfo(str(digest), record.size, layout.blob_path(digest))
+        return BlobInfo(str(digest), record.size, record.path)
 
     async def unlink(self, repository: str, digest_text: str) -> None:
         """Remove the blob from the repository; the bytes go when nothing else uses them."""

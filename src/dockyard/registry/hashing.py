@@ -1,43 +1,45 @@
-"""Running digests of uploads in progress, kept per process.
+"""Running digests whose state can be saved and resumed in another process.
 
-Python cannot hand a sha256 state to another process, so when an upload continues somewhere the
-state is not (another worker, another replica, after a restart) the stored prefix is re-hashed,
-which is fast (DESIGN.md, facts). The cache only ever saves that work.
+A chunked upload's next request may land on any worker or replica, and on object storage the
+bytes already sent cannot be read back before the upload completes. So the sha256 state itself is
+saved with the upload after every chunk (`rehashes` serializes it; hashlib cannot).
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections import OrderedDict
+from typing import Protocol
 
-from dockyard.oci.digest import new_hasher
+from rehashes import PySha256, PySha512
+
 from dockyard.storage.base import StorageDriver
 
-_MAX_ENTRIES = 1024
+_ALGORITHMS = {"sha256": PySha256, "sha512": PySha512}
 
 
-class UploadHashes:
-    def __init__(self) -> None:
-        self._states: OrderedDict[str, tuple[int, hashlib._Hash]] = OrderedDict()
+class RunningHash(Protocol):
+    def update(self, data: bytes) -> None: ...
 
-    def take(self, upload_id: str, size: int) -> hashlib._Hash | None:
-        """The sha256 state for exactly `size` bytes of this upload, if this process has it."""
-        entry = self._states.pop(upload_id, None)
-        if entry is None or entry[0] != size:
-            return None
-        return entry[1]
+    def finalize(self) -> str: ...
 
-    def keep(self, upload_id: str, size: int, hasher: hashlib._Hash) -> None:
-        self._states[upload_id] = (size, hasher)
-        while len(self._states) > _MAX_ENTRIES:
-            self._states.popitem(last=False)
-
-    def forget(self, upload_id: str) -> None:
-        self._states.pop(upload_id, None)
+    def serialize(self) -> bytes: ...
 
 
-async def hash_stored(storage: StorageDriver, path: str, algorithm: str) -> hashlib._Hash:
-    hasher = new_hasher(algorithm)
-    async for chunk in await storage.read(path):
-        hasher.update(chunk)
+def new_hash(algorithm: str = "sha256") -> RunningHash:
+    hasher: RunningHash = _ALGORITHMS[algorithm]()
     return hasher
+
+
+def resume_sha256(state: bytes | None) -> RunningHash:
+    """The upload's sha256 so far (a fresh one when nothing was sent yet)."""
+    if state is None:
+        return new_hash("sha256")
+    hasher: RunningHash = PySha256.deserialize(state)
+    return hasher
+
+
+async def hash_stored(storage: StorageDriver, path: str, algorithm: str) -> str:
+    """Hex digest of a stored object, for algorithms the upload did not track as it went."""
+    hasher = new_hash(algorithm)
+    async for chunk in await storage.read(path):
+        hasher.update(bytes(chunk))
+    return hasher.finalize()

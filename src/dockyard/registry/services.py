@@ -25,10 +25,16 @@ class Registry:
     manifests: ManifestService
     listing: ListingService
     referrers: ReferrerService
+    blob_redirect_seconds: int | None = None  # presigned redirects for blob GETs, when set
 
     @classmethod
     def build(
-        cls, storage: StorageDriver, store: MetadataStore, bus: EventBus, cfg: RegistrySettings
+        cls,
+        storage: StorageDriver,
+        store: MetadataStore,
+        bus: EventBus,
+        cfg: RegistrySettings,
+        blob_redirect_seconds: int | None = None,
     ) -> Registry:
         return cls(
             storage=storage,
@@ -45,4 +51,5 @@ class Registry:
             ),
             listing=ListingService(store),
             referrers=ReferrerService(store),
+            blob_redirect_seconds=blob_redirect_seconds,
         )

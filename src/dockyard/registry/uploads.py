@@ -1,32 +1,34 @@
 """Blob uploads: monolithic, chunked and streamed, plus cross-repository mounts.
 
-Bytes go straight from the request to the storage driver's writer while a digest runs over them;
-an upload only becomes a blob after its digest is verified, then it is moved into place and
-recorded in one metadata transaction. Any failure discards the upload, so a half-written or
-mismatched object is never visible.
+Bytes go straight from the request to the storage driver's writer while a digest runs over them.
+After every chunk the upload's size and digest state are saved in metadata, so the next chunk
+may arrive on any process. An upload becomes a blob only once its digest is verified; any failure
+discards it, so a half-written or mismatched object is never visible.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
+from typing import TypeVar
 
 from dockyard.errors import Code, RegistryError
 from dockyard.events.bus import EventBus
-from dockyard.events.types import BlobMounted, BlobUploaded
+from dockyard.events.types import BlobMounted
 from dockyard.meta.base import MetadataStore
-from dockyard.oci.digest import Digest, InvalidDigest, new_hasher
+from dockyard.oci.digest import Digest, InvalidDigest
 from dockyard.oci.names import InvalidName, validate_name
-from dockyard.registry.hashing import UploadHashes, hash_stored
+from dockyard.registry.hashing import RunningHash, hash_stored, new_hash, resume_sha256
+from dockyard.registry.placement import BlobPlacement
 from dockyard.storage import layout
-from dockyard.storage.base import PathNotFound, StorageDriver
+from dockyard.storage.base import FileWriter, PathNotFound, StorageDriver
 
+T = TypeVar("T")
 _CONTENT_RANGE = re.compile(r"^(?:bytes )?(\d+)-(\d+)(?:/(?:\d+|\*))?$")
 
 
@@ -35,6 +37,7 @@ class UploadState:
     id: str
     repository: str
     size: int
+    hash_state: bytes | None = None
 
 
 def parse_digest(text: str | None) -> Digest:
@@ -51,14 +54,13 @@ class UploadService:
         self.storage = storage
         self.store = store
         self.bus = bus
-        self.hashes = UploadHashes()
+        self.placement = BlobPlacement(storage, store, bus)
         self._locks: dict[str, asyncio.Lock] = {}
 
     async def start(self, repository: str) -> UploadState:
         upload_id = uuid.uuid4().hex
         async with self.store.transaction() as tx:
             await tx.uploads.create(upload_id, repository)
-        self.hashes.keep(upload_id, 0, hashlib.sha256())
         return UploadState(upload_id, repository, 0)
 
     async def status(self, repository: str, upload_id: str) -> UploadState:
@@ -74,13 +76,15 @@ class UploadService:
     ) -> UploadState:
         async with self._locked(upload_id):
             state = await self._get(repository, upload_id)
-            hasher = await self._resume(state, content_range, content_length)
-            size = await self._stream(state, body, hasher, content_length)
+            _check_range(state, content_range, content_length)
+            writer = await self._reopen(state)
+            hasher = resume_sha256(state.hash_state)
+            await self._stream(state, writer, body, hasher, content_length)
+            await self._guard(state, writer.close())
             async with self.store.transaction() as tx:
-                if not await tx.uploads.set_size(upload_id, size):
+                if not await tx.uploads.set_size(upload_id, writer.size, hasher.serialize()):
                     raise _unknown_upload(upload_id)  # swept while its bytes were arriving
-            self.hashes.keep(upload_id, size, hasher)
-            return UploadState(upload_id, repository, size)
+            return UploadState(upload_id, repository, writer.size)
 
     async def finish(
         self,
@@ -94,13 +98,11 @@ class UploadService:
         digest = parse_digest(digest_text)
         async with self._locked(upload_id):
             state = await self._get(repository, upload_id)
-            hasher = await self._resume(state, content_range, content_length)
-            size = await self._stream(state, body, hasher, content_length)
-            if digest.algorithm != "sha256":
-                hasher = await hash_stored(
-                    self.storage, layout.upload_path(upload_id), digest.algorithm
-                )
-            await self._verify_and_store(state, digest, hasher.hexdigest(), size)
+            _check_range(state, content_range, content_length)
+            writer = await self._reopen(state)
+            hasher = resume_sha256(state.hash_state)
+            await self._stream(state, writer, body, hasher, content_length)
+            await self._complete(state, writer, digest, hasher)
             return digest
 
     async def upload_monolithic(
@@ -112,10 +114,10 @@ class UploadService:
     ) -> Digest:
         digest = parse_digest(digest_text)
         state = await self.start(repository)
-        self.hashes.forget(state.id)
-        hasher = new_hasher(digest.algorithm)
-        size = await self._stream(state, body, hasher, content_length)
-        await self._verify_and_store(state, digest, hasher.hexdigest(), size)
+        writer = await self._guard(state, self.storage.writer(layout.upload_path(state.id)))
+        hasher = new_hash(digest.algorithm)
+        await self._stream(state, writer, body, hasher, content_length)
+        await self._complete(state, writer, digest, hasher)
         return digest
 
     async def cancel(self, repository: str, upload_id: str) -> None:
@@ -143,23 +145,8 @@ class UploadService:
         async with self.store.transaction(readonly=True) as tx:
             stale = await tx.uploads.older_than(time.time() - max_age_seconds)
         for upload in stale:
-            await self._discard(upload.id)
+            await self._discard(upload.id, owned=False)
         return len(stale) + await self._discard_orphaned_files()
-
-    async def _discard_orphaned_files(self) -> int:
-        """Delete upload files with no metadata row (left by a crash inside `_discard`).
-
-        Rows are written before an upload's first byte, so a file without a row is garbage.
-        """
-        ids = {p.split("/")[1] for p in await self.storage.list("uploads") if p.count("/") >= 2}
-        orphans = []
-        async with self.store.transaction(readonly=True) as tx:
-            for upload_id in ids:
-                if layout.is_upload_id(upload_id) and await tx.uploads.get_any(upload_id) is None:
-                    orphans.append(upload_id)
-        for upload_id in orphans:
-            await self._delete_upload_files(upload_id)
-        return len(orphans)
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -180,57 +167,35 @@ class UploadService:
             record = await tx.uploads.get(upload_id, repository)
         if record is None:
             raise _unknown_upload(upload_id)
-        return UploadState(record.id, record.repository, record.size)
+        return UploadState(record.id, record.repository, record.size, record.hash_state)
 
-    async def _resume(
-        self, state: UploadState, content_range: str | None, content_length: int | None
-    ) -> hashlib._Hash:
-        """Check the client continues where the upload stands; return the running sha256."""
-        if content_range:
-            start, end = _parse_range(content_range)
-            if start != state.size:
-                raise RegistryError(
-                    Code.RANGE_INVALID,
-                    f"chunk starts at byte {start} but the upload has {state.size} bytes; "
-                    f"send the chunk that starts at byte {state.size}",
-                    headers=upload_headers(state),
-                )
-            if content_length is not None and content_length != end - start + 1:
-                raise RegistryError(
-                    Code.SIZE_INVALID,
-                    f"Content-Range covers {end - start + 1} bytes but Content-Length "
-                    f"is {content_length}",
-                )
-        path = layout.upload_path(state.id)
-        try:
-            stored = (await self.storage.stat(path)).size
-        except PathNotFound:
-            stored = 0  # nothing written yet: the file appears with the first byte
-        if stored != state.size:
-            # Bytes past the acknowledged size were written by a request that never finished.
+    async def _reopen(self, state: UploadState) -> FileWriter:
+        """The upload's writer, positioned after the bytes acknowledged so far."""
+        writer = await self._guard(
+            state, self.storage.writer(layout.upload_path(state.id), append=True)
+        )
+        if writer.size != state.size:
+            # Bytes past the acknowledged size come from a request that never finished.
             await self._discard(state.id)
             raise RegistryError(
                 Code.BLOB_UPLOAD_INVALID,
                 "the upload was interrupted and cannot be continued; start a new upload",
             )
-        hasher = self.hashes.take(state.id, state.size)
-        if hasher is None:
-            hasher = await hash_stored(self.storage, path, "sha256") if stored else hashlib.sha256()
-        return hasher
+        return writer
 
     async def _stream(
         self,
         state: UploadState,
+        writer: FileWriter,
         body: AsyncIterator[bytes],
-        hasher: hashlib._Hash,
+        hasher: RunningHash,
         content_length: int | None,
-    ) -> int:
-        writer = await self.storage.writer(layout.upload_path(state.id), append=True)
+    ) -> None:
         received = 0
         try:
             async for chunk in body:
                 if chunk:
-                    hasher.update(chunk)
+                    hasher.update(bytes(chunk))
                     await writer.write(chunk)
                     received += len(chunk)
             if content_length is not None and received != content_length:
@@ -238,65 +203,66 @@ class UploadService:
                     Code.SIZE_INVALID,
                     f"received {received} bytes but Content-Length said {content_length}",
                 )
-            await writer.close()
         except BaseException:
-            await writer.close()
+            with suppress(Exception):
+                await writer.close()
             await self._discard(state.id)
             raise
-        return writer.size
 
-    async def _verify_and_store(
-        self, state: UploadState, digest: Digest, actual_hex: str, size: int
+    async def _complete(
+        self, state: UploadState, writer: FileWriter, digest: Digest, hasher: RunningHash
     ) -> None:
-        if actual_hex != digest.hex:
+        path = layout.upload_path(state.id)
+        await self._guard(state, writer.commit())
+        if digest.algorithm == "sha256":
+            actual = hasher.finalize()
+        else:
+            actual = await self._guard(state, hash_stored(self.storage, path, digest.algorithm))
+        if actual != digest.hex:
             await self._discard(state.id)
             raise RegistryError(
                 Code.DIGEST_INVALID,
-                f"the uploaded content has digest {digest.algorithm}:{actual_hex}, "
+                f"the uploaded content has digest {digest.algorithm}:{actual}, "
                 f"not {digest}; the upload was discarded",
             )
-        upload_path = layout.upload_path(state.id)
-        blob_path = layout.blob_path(digest)
-        try:
-            in_place = (await self.storage.stat(blob_path)).size == size
-        except PathNotFound:
-            in_place = False
-        if not in_place:
-            # Make the bytes durable before they become reachable under their digest.
-            await (await self.storage.writer(upload_path, append=True)).commit()
-            try:
-                if await self._stored_size(upload_path) != size:
-                    # Expired or cancelled while its bytes were arriving, so the file is gone
-                    # (the append above may have made a new, empty one).
-                    raise PathNotFound(upload_path)
-                await self.storage.move(upload_path, blob_path)
-            except PathNotFound:
-                await self._discard(state.id)
-                raise RegistryError(
-                    Code.BLOB_UPLOAD_UNKNOWN,
-                    f"upload {state.id!r} expired or was cancelled while its bytes were "
-                    "arriving; start a new upload",
-                ) from None
-        async with self.store.transaction() as tx:
-            await tx.repos.ensure(state.repository)
-            await tx.blobs.add(str(digest), size)
-            await tx.blobs.link(state.repository, str(digest))
-            await tx.uploads.delete(state.id)
-            await self.bus.publish(tx, BlobUploaded(state.repository, str(digest), size))
-        self.hashes.forget(state.id)
-        await self._delete_upload_files(state.id)
+        placed = self.placement.publish(state.repository, state.id, digest, writer.size)
+        if not await self._guard(state, placed):
+            await self._discard(state.id)
+            raise _swept(state.id)
 
-    async def _discard(self, upload_id: str) -> None:
-        self.hashes.forget(upload_id)
-        async with self.store.transaction() as tx:
-            await tx.uploads.delete(upload_id)
-        await self._delete_upload_files(upload_id)
-
-    async def _stored_size(self, path: str) -> int | None:
+    async def _guard(self, state: UploadState, step: Awaitable[T]) -> T:
+        """Await a storage step; the upload's bytes vanishing under it means it was swept."""
         try:
-            return (await self.storage.stat(path)).size
+            return await step
         except PathNotFound:
-            return None
+            await self._discard(state.id)
+            raise _swept(state.id) from None
+
+    async def _discard(self, upload_id: str, owned: bool = True) -> None:
+        """Forget an upload and its bytes. Whoever deletes the row owns the files: a sweep
+        that lost the race to a finishing request must not delete what just became a blob."""
+        async with self.store.transaction() as tx:
+            deleted = await tx.uploads.delete(upload_id)
+        if deleted or owned:
+            await self._delete_upload_files(upload_id)
+
+    async def _discard_orphaned_files(self) -> int:
+        """Delete upload files with no metadata row (left by a crash inside `_discard`).
+
+        Rows are written before an upload's first byte, and finished blobs that stay where they
+        were uploaded are recorded as blobs, so a file claimed by neither is garbage.
+        """
+        ids = {p.split("/")[1] for p in await self.storage.list("uploads") if p.count("/") >= 2}
+        orphans = []
+        async with self.store.transaction(readonly=True) as tx:
+            for upload_id in sorted(ids):
+                if not layout.is_upload_id(upload_id) or await tx.uploads.get_any(upload_id):
+                    continue
+                if not await tx.blobs.at_path(layout.upload_path(upload_id)):
+                    orphans.append(upload_id)
+        for upload_id in orphans:
+            await self._delete_upload_files(upload_id)
+        return len(orphans)
 
     async def _delete_upload_files(self, upload_id: str) -> None:
         with suppress(PathNotFound):
@@ -311,17 +277,39 @@ def upload_headers(state: UploadState) -> dict[str, str]:
     }
 
 
-def _parse_range(text: str) -> tuple[int, int]:
-    match = _CONTENT_RANGE.match(text.strip())
+def _check_range(state: UploadState, content_range: str | None, length: int | None) -> None:
+    """The client must continue exactly where the upload stands."""
+    if not content_range:
+        return
+    match = _CONTENT_RANGE.match(content_range.strip())
     if not match or int(match.group(2)) < int(match.group(1)):
         raise RegistryError(
-            Code.RANGE_INVALID,
-            f"Content-Range {text!r} is not of the form <start>-<end>",
+            Code.RANGE_INVALID, f"Content-Range {content_range!r} is not of the form <start>-<end>"
         )
-    return int(match.group(1)), int(match.group(2))
+    start, end = int(match.group(1)), int(match.group(2))
+    if start != state.size:
+        raise RegistryError(
+            Code.RANGE_INVALID,
+            f"chunk starts at byte {start} but the upload has {state.size} bytes; "
+            f"send the chunk that starts at byte {state.size}",
+            headers=upload_headers(state),
+        )
+    if length is not None and length != end - start + 1:
+        raise RegistryError(
+            Code.SIZE_INVALID,
+            f"Content-Range covers {end - start + 1} bytes but Content-Length is {length}",
+        )
 
 
 def _unknown_upload(upload_id: str) -> RegistryError:
     return RegistryError(
         Code.BLOB_UPLOAD_UNKNOWN, f"upload {upload_id!r} is unknown, finished or expired"
+    )
+
+
+def _swept(upload_id: str) -> RegistryError:
+    return RegistryError(
+        Code.BLOB_UPLOAD_UNKNOWN,
+        f"upload {upload_id!r} expired or was cancelled while its bytes were arriving; "
+        "start a new upload",
     )

@@ -110,6 +110,20 @@ class SupportsLocalPath(Protocol):
 
 
 @runtime_checkable
+class SupportsClose(Protocol):
+    """A driver holding connections that must be released at shutdown."""
+
+    async def close(self) -> None: ...
+
+
+@runtime_checkable
+class SupportsRename(Protocol):
+    """A driver whose move is a cheap atomic rename (on object stores a move is a copy)."""
+
+    async def rename(self, source: str, destination: str) -> None: ...
+
+
+@runtime_checkable
 class SupportsRedirect(Protocol):
     """A driver that can hand clients a short-lived URL to fetch an object directly."""
 

@@ -113,6 +113,9 @@ class FilesystemDriver:
         if self.fsync:
             _fsync_dir(os.path.dirname(dst))
 
+    async def rename(self, source: str, destination: str) -> None:
+        await self.move(source, destination)
+
     async def delete(self, path: str) -> None:
         full = self.local_path(path)
         if os.path.isdir(full):

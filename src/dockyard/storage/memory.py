@@ -75,6 +75,9 @@ class MemoryDriver:
         self.objects[check_path(destination)] = data
         del self.objects[source]
 
+    async def rename(self, source: str, destination: str) -> None:
+        await self.move(source, destination)
+
     async def delete(self, path: str) -> None:
         check_path(path)
         doomed = [p for p in self.objects if p == path or p.startswith(path + "/")]

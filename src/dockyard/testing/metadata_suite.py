@@ -58,8 +58,8 @@ class MetadataStoreSuite:
         async with store.transaction() as tx:
             await tx.repos.ensure("one")
             await tx.repos.ensure("two")
-            await tx.blobs.add(D1, 10)
-            await tx.blobs.add(D1, 10)
+            assert await tx.blobs.add(D1, 10, "blobs/one") == "blobs/one"
+            assert await tx.blobs.add(D1, 10, "blobs/two") == "blobs/one"
             await tx.blobs.link("one", D1)
             await tx.blobs.link("one", D1)
         async with store.transaction() as tx:
@@ -71,21 +71,27 @@ class MetadataStoreSuite:
             assert not await tx.blobs.unlink("one", D1)
             assert await tx.blobs.linked("one", D1) is None
             assert (await tx.blobs.get(D1)).size == 10  # content stays until collected
+            assert await tx.blobs.at_path("blobs/one")
+            await tx.blobs.set_path(D1, "blobs/three")
+            assert (await tx.blobs.get(D1)).path == "blobs/three"
+            assert not await tx.blobs.at_path("blobs/one")
 
     async def test_uploads_belong_to_one_repository(self, store: MetadataStore) -> None:
         async with store.transaction() as tx:
             await tx.repos.ensure("r")
             created = await tx.uploads.create("a" * 32, "r")
             assert created.size == 0
-            assert await tx.uploads.set_size("a" * 32, 42)
-            assert not await tx.uploads.set_size("b" * 32, 42)
+            assert await tx.uploads.set_size("a" * 32, 42, b"state")
+            assert not await tx.uploads.set_size("b" * 32, 42, b"state")
         async with store.transaction() as tx:
-            assert (await tx.uploads.get("a" * 32, "r")).size == 42
+            record = await tx.uploads.get("a" * 32, "r")
+            assert (record.size, record.hash_state) == (42, b"state")
             assert await tx.uploads.get("a" * 32, "other") is None
             assert (await tx.uploads.get_any("a" * 32)).repository == "r"
             assert [u.id for u in await tx.uploads.older_than(time.time() + 1)] == ["a" * 32]
             assert await tx.uploads.older_than(time.time() - 3600) == []
-            await tx.uploads.delete("a" * 32)
+            assert await tx.uploads.delete("a" * 32)
+            assert not await tx.uploads.delete("a" * 32)
             assert await tx.uploads.get("a" * 32, "r") is None
 
     async def test_manifests_tags_and_cascade(self, store: MetadataStore) -> None:
@@ -143,7 +149,7 @@ class MetadataStoreSuite:
         with pytest.raises(_Boom):
             async with store.transaction() as tx:
                 await tx.repos.ensure("r")
-                await tx.blobs.add(D1, 1)
+                await tx.blobs.add(D1, 1, "p")
                 await tx.outbox.add("Thing", {"a": 1})
                 tx.after_commit.append(lambda: called.append(True))
                 raise _Boom
@@ -170,7 +176,7 @@ class MetadataStoreSuite:
         async def push(i: int) -> None:
             async with store.transaction() as tx:
                 await tx.repos.ensure("r")
-                await tx.blobs.add(D2, 5)
+                await tx.blobs.add(D2, 5, "p")
                 await tx.blobs.link("r", D2)
                 await tx.manifests.add(manifest("r", D1), [ManifestReference(D2, "blob")])
                 await tx.tags.set("r", "latest", D1)

@@ -15,11 +15,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+import botocore.config
+import botocore.exceptions
+import botocore.session
 
 ACCESS_KEY = "dockyard-test"
 SECRET_KEY = "dockyard-test-secret"
@@ -87,18 +89,30 @@ def seaweedfs(bucket: str = "dockyard", start_timeout: float = 60.0) -> Iterator
 def _wait_until_ready(
     endpoint: str, bucket: str, process: subprocess.Popen[bytes], timeout: float, log: Path
 ) -> None:
+    """Until the bucket answers an authenticated HEAD (`-bucket` creates it a moment after S3
+    starts listening; create it ourselves if it still is not there)."""
+    client = botocore.session.get_session().create_client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET_KEY,
+        config=botocore.config.Config(
+            connect_timeout=1, read_timeout=5, retries={"max_attempts": 1}
+        ),
+    )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"weed mini exited early:\n{log.read_text()[-2000:]}")
         try:
-            # Anonymous requests are refused, but a 403 from the bucket means S3 is serving it.
-            urllib.request.urlopen(f"{endpoint}/{bucket}", timeout=1)
+            client.head_bucket(Bucket=bucket)
             return
-        except urllib.error.HTTPError as err:
-            if err.code in (403, 401):
-                return
-        except OSError:
+        except botocore.exceptions.ClientError as err:
+            if err.response.get("Error", {}).get("Code") in ("404", "NoSuchBucket"):
+                with contextlib.suppress(botocore.exceptions.ClientError):
+                    client.create_bucket(Bucket=bucket)
+        except botocore.exceptions.BotoCoreError:
             pass
         time.sleep(0.2)
     raise TimeoutError(f"SeaweedFS S3 did not come up in {timeout} s:\n{log.read_text()[-2000:]}")

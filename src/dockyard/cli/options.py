@@ -1,0 +1,20 @@
+"""Settings loading shared by the commands, with errors a person can act on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from dockyard.settings import Settings, load_settings
+
+
+def load_or_exit(config: Path | None, data_dir: Path | None, **overrides: Any) -> Settings:
+    if data_dir is not None:
+        overrides["data_dir"] = data_dir
+    try:
+        return load_settings(config, **overrides)
+    except (FileNotFoundError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
