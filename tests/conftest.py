@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
@@ -31,6 +33,13 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+def _run_in_thread(coroutine: Coroutine[Any, Any, None]) -> None:
+    """Run a coroutine to completion from sync code, even inside a running event loop
+    (async fixtures ask for this one)."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, coroutine).result()
+
+
 async def _pg_execute(sql: str) -> None:
     import asyncpg
 
@@ -44,13 +53,15 @@ async def _pg_execute(sql: str) -> None:
 @pytest.fixture
 def pg_schema() -> Iterator[str]:
     """A fresh PostgreSQL schema, dropped afterwards."""
+    import asyncpg
+
     schema = f"t_{uuid.uuid4().hex[:12]}"
     try:
-        asyncio.run(_pg_execute(f'CREATE SCHEMA "{schema}"'))
-    except (OSError, Exception) as exc:  # asyncpg raises several connection error types
+        _run_in_thread(_pg_execute(f'CREATE SCHEMA "{schema}"'))
+    except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
         service_missing(f"PostgreSQL at {PG_URL} ({exc})")
     yield schema
-    asyncio.run(_pg_execute(f'DROP SCHEMA "{schema}" CASCADE'))
+    _run_in_thread(_pg_execute(f'DROP SCHEMA "{schema}" CASCADE'))
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,7 @@ from dockyard.api.errors import EXCEPTION_HANDLERS
 from dockyard.api.middleware import RegistryHeadersAndAccessLog
 from dockyard.api.oci import routes as oci_routes
 from dockyard.events.bus import EventBus
+from dockyard.jobs.scheduler import Scheduler
 from dockyard.meta.sql import SqlMetadataStore
 from dockyard.registry.services import Registry
 from dockyard.settings import Settings
@@ -68,7 +69,13 @@ def create_app(settings: Settings) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await store.open(settings.database.auto_upgrade)
-        sweeper = asyncio.create_task(_sweep_uploads(registry, settings))
+        scheduler = Scheduler(store)
+        scheduler.every(
+            "expire-uploads",
+            settings.registry.upload_sweep_interval_seconds,
+            lambda: _expire_uploads(registry, settings),
+        )
+        sweeper = asyncio.create_task(scheduler.run_forever())
         try:
             yield
         finally:
@@ -90,17 +97,11 @@ def create_app(settings: Settings) -> Starlette:
     return app
 
 
-async def _sweep_uploads(registry: Registry, settings: Settings) -> None:
+async def _expire_uploads(registry: Registry, settings: Settings) -> None:
     """Discard abandoned uploads so their bytes do not pile up."""
-    cfg = settings.registry
-    while True:
-        await asyncio.sleep(cfg.upload_sweep_interval_seconds)
-        try:
-            expired = await registry.uploads.expire(cfg.upload_expiry_seconds)
-            if expired:
-                log.info("discarded %d abandoned upload(s)", expired)
-        except Exception:  # the sweep retries next round; a failure must not stop serving
-            log.exception("upload sweep failed")
+    expired = await registry.uploads.expire(settings.registry.upload_expiry_seconds)
+    if expired:
+        log.info("discarded %d abandoned upload(s)", expired)
 
 
 def app_from_environment() -> Starlette:

@@ -11,10 +11,12 @@ import typer
 
 from dockyard import __version__
 from dockyard.cli import db
+from dockyard.cli.migrate import migrate
 from dockyard.cli.options import load_or_exit
 
 app = typer.Typer(help="Dockyard: an OCI container registry.", no_args_is_help=True)
 app.add_typer(db.app, name="db")
+app.command("migrate")(migrate)
 
 
 @app.callback()

@@ -79,6 +79,22 @@ class OutboxStore(Protocol):
     async def pending(self, limit: int) -> list[OutboxEvent]: ...
 
 
+class JobStore(Protocol):
+    async def ensure(self, name: str, first_run_at: float) -> None: ...
+
+    async def claim(
+        self, name: str, owner: str, now: float, lease_until: float, interval: float
+    ) -> bool:
+        """Take the job's lease if it is due (by its schedule, or `interval` after its last
+        run) and nobody holds a live lease."""
+
+    async def finish(
+        self, name: str, owner: str, now: float, next_run_at: float, error: str | None
+    ) -> None: ...
+
+    async def get(self, name: str) -> dict[str, Any] | None: ...
+
+
 class Transaction(Protocol):
     repos: RepoStore
     blobs: BlobStore
@@ -86,6 +102,7 @@ class Transaction(Protocol):
     manifests: ManifestStore
     tags: TagStore
     outbox: OutboxStore
+    jobs: JobStore
     after_commit: list[Any]
 
 

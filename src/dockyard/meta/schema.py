@@ -117,3 +117,14 @@ outbox = Table(
     Column("delivered_at", Float),
     Index("ix_outbox_pending", "delivered_at", "id"),
 )
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("next_run_at", Float, nullable=False),
+    Column("lease_owner", String(200)),
+    Column("lease_until", Float),
+    Column("last_run_at", Float),
+    Column("last_error", Text),
+)

@@ -25,6 +25,7 @@ from dockyard.meta.base import MetadataUnavailable
 from dockyard.meta.migrate import SchemaStatus
 from dockyard.meta.sql_stores import (
     SqlBlobs,
+    SqlJobs,
     SqlManifests,
     SqlOutbox,
     SqlRepos,
@@ -43,6 +44,7 @@ class SqlTransaction:
         self.manifests = SqlManifests(conn, dialect)
         self.tags = SqlTags(conn, dialect)
         self.outbox = SqlOutbox(conn, dialect)
+        self.jobs = SqlJobs(conn, dialect)
         self.after_commit: list[Any] = []
 
 

@@ -7,7 +7,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Table, and_, delete, select, update
+from sqlalchemy import Table, and_, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
@@ -313,3 +313,45 @@ class SqlOutbox(_SubStore):
             OutboxEvent(r.id, r.topic, json.loads(r.payload), r.created_at)
             for r in await self.conn.execute(query)
         ]
+
+
+class SqlJobs(_SubStore):
+    async def ensure(self, name: str, first_run_at: float) -> None:
+        stmt = self._insert(t.jobs).values(name=name, next_run_at=first_run_at)
+        await self.conn.execute(stmt.on_conflict_do_nothing())
+
+    async def claim(
+        self, name: str, owner: str, now: float, lease_until: float, interval: float
+    ) -> bool:
+        # One conditional UPDATE: whichever process commits it first owns this run. A shorter
+        # interval than the one the last run scheduled with takes effect at once.
+        last_run = func.coalesce(t.jobs.c.last_run_at, 0.0)
+        result = await self.conn.execute(
+            update(t.jobs)
+            .where(
+                t.jobs.c.name == name,
+                or_(t.jobs.c.next_run_at <= now, last_run + interval <= now),
+                or_(t.jobs.c.lease_until.is_(None), t.jobs.c.lease_until < now),
+            )
+            .values(lease_owner=owner, lease_until=lease_until)
+        )
+        return bool(result.rowcount)
+
+    async def finish(
+        self, name: str, owner: str, now: float, next_run_at: float, error: str | None
+    ) -> None:
+        await self.conn.execute(
+            update(t.jobs)
+            .where(t.jobs.c.name == name, t.jobs.c.lease_owner == owner)
+            .values(
+                lease_owner=None,
+                lease_until=None,
+                last_run_at=now,
+                next_run_at=next_run_at,
+                last_error=error,
+            )
+        )
+
+    async def get(self, name: str) -> dict[str, Any] | None:
+        row = (await self.conn.execute(select(t.jobs).where(t.jobs.c.name == name))).first()
+        return dict(row._mapping) if row else None

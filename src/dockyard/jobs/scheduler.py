@@ -1,0 +1,85 @@
+"""Periodic jobs with leases in the metadata database.
+
+Every process runs a scheduler; before running a due job it claims the job's row with one
+conditional UPDATE (the lease), so however many workers or replicas there are, each run happens
+once. A process that dies mid-run loses its lease when it expires, and another takes over.
+Works the same on SQLite (embedded) and PostgreSQL (scale-out): no Redis, no leader election.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from dockyard.meta.base import MetadataStore, MetadataUnavailable
+
+log = logging.getLogger(__name__)
+
+JobFunction = Callable[[], Awaitable[object]]
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    name: str
+    interval: float
+    run: JobFunction
+    lease: float  # seconds a claimed run may take before another process may take over
+
+
+def process_identity() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class Scheduler:
+    def __init__(self, store: MetadataStore, tick: float = 1.0) -> None:
+        self.store = store
+        self.tick = tick
+        self.owner = process_identity()
+        self.jobs: list[Job] = []
+
+    def every(
+        self, name: str, interval: float, run: JobFunction, lease: float | None = None
+    ) -> None:
+        self.jobs.append(Job(name, interval, run, lease or max(60.0, interval)))
+
+    async def run_forever(self) -> None:
+        while True:
+            await self.run_due()
+            await asyncio.sleep(self.tick)
+
+    async def run_due(self) -> int:
+        """Run every job that is due and that this process wins; returns how many ran."""
+        ran = 0
+        for job in self.jobs:
+            try:
+                if await self._claim(job):
+                    ran += 1
+                    await self._run(job)
+            except MetadataUnavailable as exc:
+                log.warning("scheduler: database unavailable, retrying: %s", exc)
+        return ran
+
+    async def _claim(self, job: Job) -> bool:
+        now = time.time()
+        async with self.store.transaction() as tx:
+            await tx.jobs.ensure(job.name, first_run_at=now)
+            return bool(
+                await tx.jobs.claim(job.name, self.owner, now, now + job.lease, job.interval)
+            )
+
+    async def _run(self, job: Job) -> None:
+        error = None
+        try:
+            await job.run()
+        except Exception as exc:  # one failing run must not stop the schedule
+            log.exception("job %s failed", job.name)
+            error = f"{type(exc).__name__}: {exc}"[:1000]
+        finished = time.time()
+        async with self.store.transaction() as tx:
+            await tx.jobs.finish(job.name, self.owner, finished, finished + job.interval, error)

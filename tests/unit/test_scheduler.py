@@ -1,0 +1,90 @@
+"""Two schedulers on one database (two replicas) never run the same job at the same time."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from dockyard.jobs.scheduler import Scheduler
+from dockyard.meta.sql import SqlMetadataStore
+from tests.conftest import PG_URL
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def stores(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[tuple[SqlMetadataStore, SqlMetadataStore]]:
+    if request.param == "sqlite":
+        url, schema = f"sqlite+aiosqlite:///{tmp_path / 'meta.db'}", None
+    else:
+        url, schema = PG_URL, request.getfixturevalue("pg_schema")
+    one, two = SqlMetadataStore(url, schema=schema), SqlMetadataStore(url, schema=schema)
+    await one.upgrade()
+    await two.open()
+    yield one, two
+    await one.close()
+    await two.close()
+
+
+async def test_each_run_happens_once_across_replicas(
+    stores: tuple[SqlMetadataStore, SqlMetadataStore],
+) -> None:
+    runs: list[tuple[str, float, float]] = []
+    interval = 0.3
+
+    def job(owner: str):
+        async def run() -> None:
+            started = time.monotonic()
+            await asyncio.sleep(0.05)
+            runs.append((owner, started, time.monotonic()))
+
+        return run
+
+    schedulers = []
+    for name, store in zip(("one", "two"), stores, strict=True):
+        scheduler = Scheduler(store, tick=0.02)
+        scheduler.every("sweep", interval, job(name))
+        schedulers.append(scheduler)
+    tasks = [asyncio.create_task(s.run_forever()) for s in schedulers]
+    deadline = time.monotonic() + 10
+    while len(runs) < 4 and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+    assert len(runs) >= 4, runs
+    ordered = sorted(runs, key=lambda r: r[1])
+    for (_, _, previous_end), (_, start, _) in itertools.pairwise(ordered):
+        # Never two at once, and the next run waits out the interval after the last finished.
+        assert start >= previous_end + interval * 0.9
+    async with stores[0].transaction(readonly=True) as tx:
+        job_row = await tx.jobs.get("sweep")
+    assert job_row is not None and job_row["last_error"] is None
+
+
+async def test_a_failing_job_is_recorded_and_runs_again(
+    stores: tuple[SqlMetadataStore, SqlMetadataStore],
+) -> None:
+    attempts = []
+
+    async def flaky() -> None:
+        attempts.append(time.monotonic())
+        raise RuntimeError("disk on fire")
+
+    scheduler = Scheduler(stores[0])
+    scheduler.every("flaky", 0.0, flaky)
+    assert await scheduler.run_due() == 1
+    async with stores[1].transaction(readonly=True) as tx:
+        job_row = await tx.jobs.get("flaky")
+    assert job_row["last_error"] == "RuntimeError: disk on fire"
+    assert job_row["lease_owner"] is None
+    assert await scheduler.run_due() == 1
+    assert len(attempts) == 2
