@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -24,26 +25,15 @@ async def registry_error(_request: Request, exc: Exception) -> Response:
     return render(exc)
 
 
-async def metadata_unavailable(_request: Request, exc: Exception) -> Response:
-    log.error("metadata store unavailable: %s", exc)
-    return render(
-        RegistryError(
-            Code.UNAVAILABLE,
-            "the registry's database is unavailable; try again shortly",
-            headers={"Retry-After": "5"},
-        )
-    )
+def _unavailable(what: str) -> Callable[[Request, Exception], Awaitable[Response]]:
+    """A 503 for an outage of one backing service; the client is told when to retry."""
 
+    async def handler(_request: Request, exc: Exception) -> Response:
+        log.error("%s unavailable: %s", what, exc)
+        message = f"the registry's {what} is unavailable; try again shortly"
+        return render(RegistryError(Code.UNAVAILABLE, message, headers={"Retry-After": "5"}))
 
-async def storage_unavailable(_request: Request, exc: Exception) -> Response:
-    log.error("blob storage unavailable: %s", exc)
-    return render(
-        RegistryError(
-            Code.UNAVAILABLE,
-            "the registry's blob storage is unavailable; try again shortly",
-            headers={"Retry-After": "5"},
-        )
-    )
+    return handler
 
 
 async def http_error(_request: Request, exc: Exception) -> Response:
@@ -70,8 +60,8 @@ async def unexpected(_request: Request, _exc: Exception) -> Response:
 
 EXCEPTION_HANDLERS = {
     RegistryError: registry_error,
-    MetadataUnavailable: metadata_unavailable,
-    StorageUnavailable: storage_unavailable,
+    MetadataUnavailable: _unavailable("database"),
+    StorageUnavailable: _unavailable("blob storage"),
     HTTPException: http_error,
     Exception: unexpected,
 }

@@ -75,11 +75,9 @@ class UploadService:
         content_length: int | None,
     ) -> UploadState:
         async with self._locked(upload_id):
-            state = await self._get(repository, upload_id)
-            _check_range(state, content_range, content_length)
-            writer = await self._reopen(state)
-            hasher = resume_sha256(state.hash_state)
-            await self._stream(state, writer, body, hasher, content_length)
+            state, writer, hasher = await self._receive(
+                repository, upload_id, body, content_range, content_length
+            )
             await self._guard(state, writer.close())
             async with self.store.transaction() as tx:
                 if not await tx.uploads.set_size(upload_id, writer.size, hasher.serialize()):
@@ -97,11 +95,9 @@ class UploadService:
     ) -> Digest:
         digest = parse_digest(digest_text)
         async with self._locked(upload_id):
-            state = await self._get(repository, upload_id)
-            _check_range(state, content_range, content_length)
-            writer = await self._reopen(state)
-            hasher = resume_sha256(state.hash_state)
-            await self._stream(state, writer, body, hasher, content_length)
+            state, writer, hasher = await self._receive(
+                repository, upload_id, body, content_range, content_length
+            )
             await self._complete(state, writer, digest, hasher)
             return digest
 
@@ -168,6 +164,22 @@ class UploadService:
         if record is None:
             raise _unknown_upload(upload_id)
         return UploadState(record.id, record.repository, record.size, record.hash_state)
+
+    async def _receive(
+        self,
+        repository: str,
+        upload_id: str,
+        body: AsyncIterator[bytes],
+        content_range: str | None,
+        content_length: int | None,
+    ) -> tuple[UploadState, FileWriter, RunningHash]:
+        """Stream a chunk onto the end of an existing upload, its digest state running."""
+        state = await self._get(repository, upload_id)
+        _check_range(state, content_range, content_length)
+        writer = await self._reopen(state)
+        hasher = resume_sha256(state.hash_state)
+        await self._stream(state, writer, body, hasher, content_length)
+        return state, writer, hasher
 
     async def _reopen(self, state: UploadState) -> FileWriter:
         """The upload's writer, positioned after the bytes acknowledged so far."""
