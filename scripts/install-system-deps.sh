@@ -6,6 +6,8 @@ needed=()
 command -v skopeo >/dev/null || needed+=(skopeo)
 command -v umoci >/dev/null || needed+=(umoci)
 command -v docker-registry >/dev/null || needed+=(docker-registry)
+command -v wrk >/dev/null || needed+=(wrk)
+command -v curl >/dev/null || needed+=(curl)
 if [ ${#needed[@]} -eq 0 ]; then
   exit 0
 fi
