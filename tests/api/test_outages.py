@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 
 from dockyard.app import create_app
 from dockyard.settings import Settings
-from dockyard.testing.seaweedfs import seaweedfs, weed_binary
+from dockyard.testing.seaweedfs import S3Server, seaweedfs, weed_binary
 from tests.conftest import PG_URL, s3_settings, service_missing
 from tests.faults import TcpProxy
 
@@ -73,3 +73,25 @@ def test_database_outage_is_503_and_heals(pg_schema: str, tmp_path: Path) -> Non
             proxy.restore()
             assert until_recovered(lambda: client.get(f"/v2/r/blobs/{DIGEST}")).content == DATA
             assert client.post("/v2/r/blobs/uploads/").status_code == 202
+
+
+def test_s3_blob_downloads_can_redirect_to_presigned_urls(
+    tmp_path: Path, s3_server: S3Server
+) -> None:
+    """With storage.redirect, blob GETs are 307s to short-lived SigV4 URLs that serve the
+    bytes (and ranges) straight from the object store."""
+    import httpx
+
+    storage = s3_settings(s3_server, redirect=True, redirect_expiry_seconds=60)
+    with TestClient(create_app(Settings(data_dir=tmp_path, storage=storage))) as client:
+        assert client.post(f"/v2/r/blobs/uploads/?digest={DIGEST}", content=DATA).is_success
+        response = client.get(f"/v2/r/blobs/{DIGEST}", follow_redirects=False)
+        assert response.status_code == 307
+        assert response.headers["docker-content-digest"] == DIGEST
+        url = response.headers["location"]
+        assert url.startswith(s3_server.endpoint) and "X-Amz-Signature=" in url
+        assert "X-Amz-Expires=60" in url
+        assert httpx.get(url).content == DATA
+        ranged = httpx.get(url, headers={"Range": "bytes=5-9"})
+        assert (ranged.status_code, ranged.content) == (206, DATA[5:10])
+        assert client.head(f"/v2/r/blobs/{DIGEST}").status_code == 200  # HEAD is answered here
