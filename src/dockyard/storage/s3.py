@@ -139,6 +139,20 @@ class S3Driver:
             with contextlib.suppress(PathNotFound):
                 await self._call("abort_multipart_upload", Key=path, UploadId=upload_id)
 
+    async def _abort_uploads_under(self, prefix: str) -> bool:
+        """Abort every multipart upload under `prefix` (their parts are stored, and billed,
+        until then); whether there were any."""
+        found = False
+        while True:
+            listed = await self._call("list_multipart_uploads", Prefix=self._key(prefix))
+            if not listed.get("Uploads"):
+                return found
+            found = True
+            for upload in listed["Uploads"]:
+                key, upload_id = upload["Key"][len(self.prefix) :], upload["UploadId"]
+                with contextlib.suppress(PathNotFound):
+                    await self._call("abort_multipart_upload", Key=key, UploadId=upload_id)
+
     async def _raw_keys(self, prefix: str) -> list[str]:
         keys: list[str] = []
         kwargs: dict[str, Any] = {"Prefix": self._key(prefix)}
@@ -165,6 +179,11 @@ class S3Driver:
     async def read(
         self, path: str, offset: int = 0, length: int | None = None
     ) -> AsyncIterator[bytes]:
+        if offset == 0 and length is None:
+            # The whole object: one GET and no HEAD before it (every S3 call costs milliseconds
+            # of CPU in botocore; a missing key fails the GET as it would fail the HEAD).
+            response = await self._call("get_object", Key=check_path(path))
+            return _stream(response["Body"])
         size = (await self.stat(path)).size
         if offset < 0 or offset > size:
             raise InvalidOffset(path, offset)
@@ -211,8 +230,12 @@ class S3Driver:
             return
         except PathNotFound:
             pass
+        # Writes still in progress under the tree go with it (an upload's multipart upload).
+        aborted = await self._abort_uploads_under(path + "/")
         keys = await self._raw_keys(path + "/")
         if not keys:
+            if aborted:
+                return
             raise PathNotFound(path)
         for start in range(0, len(keys), 1000):
             batch = [{"Key": self._key(k)} for k in keys[start : start + 1000]]

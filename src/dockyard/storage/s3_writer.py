@@ -78,13 +78,14 @@ class S3Writer:
     async def _send_part(self, length: int) -> None:
         await self._start()
         number = len(self._parts) + 1
+        # One copy of the part (`bytes(buffer[:n])` made two: a slice, then bytes); an
+        # upload holds a few parts in memory at most, whatever the size of the blob.
+        with memoryview(self._buffer) as view:
+            body = bytes(view[:length])
         response = await self._driver._call(
-            "upload_part",
-            Key=self._key,
-            UploadId=self._upload_id,
-            PartNumber=number,
-            Body=bytes(self._buffer[:length]),
+            "upload_part", Key=self._key, UploadId=self._upload_id, PartNumber=number, Body=body
         )
+        del body
         self._parts.append({"PartNumber": number, "ETag": response["ETag"], "Size": length})
         self._persisted += length
         del self._buffer[:length]

@@ -138,6 +138,15 @@ class StorageDriverSuite:
         assert await driver.list("t") == []
         assert await driver.get("keep") == b"k"
 
+    async def test_delete_tree_discards_unfinished_writes(self, driver: StorageDriver) -> None:
+        writer = await driver.writer("t/data")
+        await writer.write(b"w" * (6 * 1024 * 1024))  # past an S3 multipart part
+        await writer.close()
+        await driver.delete("t")
+        again = await driver.writer("t/data", append=True)
+        assert again.size == 0
+        await again.cancel()
+
     async def test_empty_object(self, driver: StorageDriver) -> None:
         writer = await driver.writer("empty")
         await writer.commit()
