@@ -12,11 +12,16 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 
-from tests.conftest import service_missing
+from tests.conftest import PG_URL, service_missing
+from tests.e2e.backends import Backend, Embedded, ScaleOut, StoredBlob
+
+if TYPE_CHECKING:
+    from tests.e2e.fleet import Fleet
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -37,7 +42,11 @@ def free_port() -> int:
 
 
 class DockyardServer:
-    """`dockyard serve` as a child process: start, stop, kill, restart on the same data dir."""
+    """`dockyard serve` as a child process: start, stop, kill, restart on the same data dir.
+
+    Its blobs and metadata live where `backend` says (the data dir, or S3 + PostgreSQL); the
+    backend's settings arrive as `DOCKYARD_*` variables, or in the YAML file `config`.
+    """
 
     def __init__(
         self,
@@ -45,10 +54,14 @@ class DockyardServer:
         log_path: Path,
         workers: int = 1,
         env: dict[str, str] | None = None,
+        backend: Backend | None = None,
+        config: Path | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.workers_count = workers
-        self.extra_env = env or {}
+        self.backend: Backend = backend or Embedded(data_dir)
+        self.config = config
+        self.extra_env = {**(self.backend.env() if config is None else {}), **(env or {})}
         self.log_path = log_path
         self.host = "127.0.0.1"
         self.port = free_port()
@@ -88,6 +101,8 @@ class DockyardServer:
             "--workers",
             str(self.workers_count),
         ]
+        if self.config is not None:
+            command += ["--config", str(self.config)]
         env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKYARD_")}
         env.update(self.extra_env)
         with self.log_path.open("ab") as log:
@@ -95,6 +110,7 @@ class DockyardServer:
                 command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
             )
         self._wait_ready()
+        self.backend.assert_serves(self.data_dir)
 
     def _wait_ready(self) -> None:
         assert self.process is not None
@@ -146,9 +162,12 @@ class DockyardServer:
         children = Path(f"/proc/{self.pid}/task/{self.pid}/children")
         return [int(pid) for pid in children.read_text().split()]
 
-    def blob_files(self) -> list[Path]:
-        root = self.data_dir / "storage" / "blobs"
-        return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
+    def stored_blobs(self) -> list[StoredBlob]:
+        """Every stored copy of a blob, named by digest (see `Backend.stored_blobs`)."""
+        return self.backend.stored_blobs()
+
+    def upload_leftovers(self) -> list[str]:
+        return self.backend.upload_leftovers()
 
 
 MakeRegistry = Callable[..., DockyardServer]
@@ -174,25 +193,38 @@ def _kill_group(process: subprocess.Popen[bytes]) -> None:
     process.wait(timeout=STOP_TIMEOUT)
 
 
-@pytest.fixture
-def make_registry(tmp_path: Path) -> Iterator[MakeRegistry]:
-    """Start registries; every one is stopped with SIGTERM at the end and must exit with 0."""
-    servers: list[DockyardServer] = []
+class Servers:
+    """Every server a test starts; `close` stops them all with SIGTERM (each must exit with 0)
+    and then removes the backends they used."""
 
-    def make(
-        name: str = "registry", workers: int = 1, env: dict[str, str] | None = None
+    def __init__(self, tmp_path: Path) -> None:
+        self.tmp_path = tmp_path
+        self.servers: list[DockyardServer] = []
+        self.backends: list[Backend] = []
+
+    def start(
+        self,
+        name: str,
+        workers: int = 1,
+        env: dict[str, str] | None = None,
+        backend: Backend | None = None,
+        config: Path | None = None,
     ) -> DockyardServer:
-        data_dir = tmp_path / f"{name}-data"
-        server = DockyardServer(data_dir, tmp_path / f"{name}.log", workers, env)
-        servers.append(server)
+        data_dir = self.tmp_path / f"{name}-data"
+        server = DockyardServer(
+            data_dir, self.tmp_path / f"{name}.log", workers, env, backend, config
+        )
+        self.servers.append(server)
         server.start()
         return server
 
-    try:
-        yield make
-    finally:
+    def own(self, backend: Backend) -> Backend:
+        self.backends.append(backend)
+        return backend
+
+    def close(self) -> None:
         failures = []
-        for server in servers:
+        for server in self.servers:
             if server.process is None:
                 continue
             try:
@@ -203,8 +235,81 @@ def make_registry(tmp_path: Path) -> Iterator[MakeRegistry]:
                 continue
             if code != 0:
                 failures.append(f"{server.url} exited with {code} after SIGTERM:\n{server.log()}")
+        for backend in self.backends:
+            try:
+                backend.cleanup()
+            except Exception as exc:
+                failures.append(f"cleaning up {backend.name}: {exc!r}")
         if failures:
             pytest.fail("\n".join(failures))
+
+
+@pytest.fixture
+def servers(tmp_path: Path) -> Iterator[Servers]:
+    pool = Servers(tmp_path)
+    try:
+        yield pool
+    finally:
+        pool.close()
+
+
+# DESIGN.md §2: the same tests on both deployment shapes.
+SHAPES = ["embedded", "scale-out"]
+
+
+@pytest.fixture(params=SHAPES)
+def shape(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def new_scale_out(request: pytest.FixtureRequest, servers: Servers) -> Callable[..., ScaleOut]:
+    """Makes scale-out backends: a fresh key prefix in the session's SeaweedFS and a fresh
+    PostgreSQL schema each, removed at the end of the test."""
+    import asyncpg
+
+    s3 = request.getfixturevalue("s3_server")
+
+    def make(label: str = "", part_size_mib: int = 16) -> ScaleOut:
+        try:
+            backend = ScaleOut(s3, PG_URL, label, part_size_mib)
+        except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+            service_missing(f"PostgreSQL at {PG_URL} ({exc})")
+        servers.own(backend)
+        return backend
+
+    return make
+
+
+@pytest.fixture
+def make_fleet(
+    servers: Servers, new_scale_out: Callable[..., ScaleOut], tmp_path: Path
+) -> Callable[..., Fleet]:
+    """Replicas sharing one S3 prefix and one PostgreSQL schema (tests/e2e/fleet.py)."""
+    from tests.e2e.fleet import start_fleet
+
+    def make(replicas: int = 2, part_size_mib: int = 5, env: dict[str, str] | None = None) -> Fleet:
+        # 5 MiB, the smallest part S3 allows: a few MiB take an upload through parts and spool.
+        backend = new_scale_out("fleet", part_size_mib)
+        return start_fleet(servers, backend, tmp_path / "scale.yaml", replicas, env)
+
+    return make
+
+
+@pytest.fixture
+def make_registry(request: pytest.FixtureRequest, shape: str, servers: Servers) -> MakeRegistry:
+    """Start registries in the test's deployment shape; each name is a registry of its own
+    (its own data dir, or its own S3 prefix and PostgreSQL schema)."""
+
+    def make(
+        name: str = "registry", workers: int = 1, env: dict[str, str] | None = None
+    ) -> DockyardServer:
+        backend = None
+        if shape == "scale-out":
+            backend = request.getfixturevalue("new_scale_out")(name)
+        return servers.start(name, workers, env, backend)
+
+    return make
 
 
 @pytest.fixture

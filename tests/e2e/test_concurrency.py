@@ -69,10 +69,9 @@ def test_sixteen_clients_push_the_same_blob_and_manifest(
     assert [r[1] for r in results] == [201] * CLIENTS
     assert {r[2] for r in results} == {f"/v2/{repository}/manifests/{image.digest}"}
 
-    stored = [p.parent.name for p in registry.blob_files()]
-    assert sorted(stored) == sorted(d.removeprefix("sha256:") for d in image.blobs)
-    uploads = registry.data_dir / "storage" / "uploads"
-    assert not uploads.exists() or not any(p.is_file() for p in uploads.rglob("*"))
+    # Exactly one stored copy of each blob, and nothing the sixteen uploads left behind.
+    assert [blob.digest for blob in registry.stored_blobs()] == sorted(image.blobs)
+    assert registry.upload_leftovers() == []
 
     with httpx.Client(base_url=registry.url, timeout=60) as client:
         got = client.get(f"/v2/{repository}/blobs/{sha256(blob)}")
@@ -105,7 +104,7 @@ def test_sixteen_clients_push_different_tags_of_shared_layers(
     assert statuses == [201] * CLIENTS
 
     distinct = {d for image in images for d in image.blobs}
-    assert len(registry.blob_files()) == len(distinct)
+    assert [blob.digest for blob in registry.stored_blobs()] == sorted(distinct)
     with httpx.Client(base_url=registry.url, timeout=60) as client:
         tags = client.get("/v2/e2e/fanout/tags/list").json()["tags"]
         assert tags == [f"t{i:02d}" for i in range(CLIENTS)]

@@ -26,12 +26,11 @@ def _slow(chunks: int, delay: float) -> Iterator[bytes]:
 
 def test_abandoned_upload_is_swept(make_registry: MakeRegistry) -> None:
     registry = make_registry(env=FAST_SWEEP)
-    uploads = registry.data_dir / "storage" / "uploads"
     with httpx.Client(base_url=registry.url, timeout=30) as client:
         start = client.post("/v2/e2e/abandoned/blobs/uploads/")
         location = start.headers["location"]
         assert client.patch(location, content=CHUNK).status_code == 202
-        assert any(p.is_file() for p in uploads.rglob("*"))
+        assert registry.upload_leftovers() != []
 
         deadline = time.monotonic() + 15
         while client.get(location).status_code != 404 and time.monotonic() < deadline:
@@ -39,7 +38,7 @@ def test_abandoned_upload_is_swept(make_registry: MakeRegistry) -> None:
         status = client.get(location)
         assert status.status_code == 404
         assert status.json()["errors"][0]["code"] == "BLOB_UPLOAD_UNKNOWN"
-    assert not any(p.is_file() for p in uploads.rglob("*"))
+    assert registry.upload_leftovers() == []
 
 
 @pytest.mark.parametrize("style", ["monolithic", "put-with-body"])
