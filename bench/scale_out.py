@@ -223,7 +223,7 @@ class _Runner:
         second = self.shared.replica(f"{MINE}-b")
         one = Metric("scale_1", "manifest GET by tag, 1 replica, 2x16 conns", "req/s", True)
         two = Metric("scale_2", "manifest GET by tag, 2 replicas, 2x16 conns", "req/s", True)
-        headers = {"Accept": data.OCI_MANIFEST}
+        headers = {"Accept": data.OCI_MANIFEST, **first.auth}  # the replicas share the admin
         path = MANIFEST_PATH
         _ensure_image(first)  # pushed by manifest-get, unless it was not selected
         with self.running(second):
@@ -259,12 +259,13 @@ def _small_blob_get(pair: list[srv.Server], seconds: float) -> list[Metric]:
     for server in pair:
         _ensure_image(server)
         url = f"{server.base}/v2/bench/manifest/blobs/{digest}"
-        if httpraw.expect(httpraw.request("GET", url), 200, what=server.name).body != body:
+        got = httpraw.request("GET", url, server.auth)
+        if httpraw.expect(got, 200, what=server.name).body != body:
             raise httpraw.HttpError(f"{server.name} returned a different blob")
-        loadgen.run(url, 32, min(2.0, seconds), {}, loadgen.cores())  # warm-up
+        loadgen.run(url, 32, min(2.0, seconds), server.auth, loadgen.cores())  # warm-up
     for server in pair:
         url = f"{server.base}/v2/bench/manifest/blobs/{digest}"
-        load = loadgen.run(url, 32, seconds, {}, loadgen.cores())
+        load = loadgen.run(url, 32, seconds, server.auth, loadgen.cores())
         if load.errors:
             raise httpraw.HttpError(f"{server.name}: {load.errors} failed requests on {url}")
         metric.add(server.name, load.rps)
@@ -276,13 +277,14 @@ def _small_blob_get(pair: list[srv.Server], seconds: float) -> list[Metric]:
 def _ensure_image(server: srv.Server) -> None:
     """The manifest benchmark's small image at MANIFEST_PATH, pushed unless it is there."""
     path = MANIFEST_PATH
-    if httpraw.request("GET", server.base + path, {"Accept": data.OCI_MANIFEST}).status == 200:
+    accept = {"Accept": data.OCI_MANIFEST, **server.auth}
+    if httpraw.request("GET", server.base + path, accept).status == 200:
         return
     manifest, blobs = data.small_image()
     for blob in blobs:
         workloads.push_blob(server, "bench/manifest", blob, single_post=False)
     reply = httpraw.request(
-        "PUT", server.base + path, {"Content-Type": data.OCI_MANIFEST}, body=manifest
+        "PUT", server.base + path, {"Content-Type": data.OCI_MANIFEST, **server.auth}, body=manifest
     )
     httpraw.expect(reply, 201, what=f"{server.name} PUT manifest")
 
@@ -290,8 +292,10 @@ def _ensure_image(server: srv.Server) -> None:
 def _follow(server: srv.Server, blob: BlobFile) -> tuple[float, float]:
     """GET the blob, expect a 307, GET the Location; seconds for the 307 and for both."""
     url = f"{server.base}/v2/bench/get/blobs/{blob.digest}"
-    first = httpraw.expect(httpraw.request("GET", url), 307, what=f"{server.name} GET blob")
+    first = httpraw.request("GET", url, server.auth)
+    first = httpraw.expect(first, 307, what=f"{server.name} GET blob")
     location = first.headers["location"]
+    # No credentials to the presigned URL: it carries its own signature (as docker does).
     reply = httpraw.request("GET", location, discard_body=True)
     httpraw.expect(reply, 200, what=f"{server.name} redirect target")
     if reply.received != blob.size:

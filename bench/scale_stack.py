@@ -14,13 +14,13 @@ import os
 import subprocess
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import botocore.config
 import botocore.session
 import yaml
-from servers import HOST, Server, ServerFailed, dockyard_binary, free_port
+from servers import ADMIN, HOST, Server, ServerFailed, admin_password, dockyard_binary, free_port
 
 from dockyard.testing.seaweedfs import S3Server
 
@@ -124,11 +124,14 @@ def pg_schema() -> Iterator[str]:
 
 @dataclass
 class DockyardStack:
-    """What every Dockyard replica shares: the bucket and the PostgreSQL schema."""
+    """What every Dockyard replica shares: the bucket, the PostgreSQL schema, and the `admin`
+    the first replica bootstraps there (DOCKYARD_ADMIN_PASSWORD; the bench talks to it as
+    admin: Dockyard checks credentials on every request, docker-registry runs without auth)."""
 
     s3: S3Server
     schema: str
     root: Path
+    password: str = field(default_factory=admin_password, repr=False)
 
     def config(self, name: str, redirect: bool) -> Path:
         settings = {
@@ -173,7 +176,9 @@ class DockyardStack:
         port = free_port()
         argv = [_python(), "-m", "dockyard", "serve", "--config", str(config)]
         argv += ["--host", HOST, "--port", str(port)]
-        return Server(name, port, config.parent, argv, _env(), config.parent / "server.log")
+        env = {**_env(), "DOCKYARD_ADMIN_PASSWORD": self.password}
+        log = config.parent / "server.log"
+        return Server(name, port, config.parent, argv, env, log, (ADMIN, self.password))
 
 
 def peer(s3: S3Server, root: Path, name: str, redirect: bool = False) -> Server:

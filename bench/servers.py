@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 HOST = "127.0.0.1"
+ADMIN = "admin"
 
 PEER_CONFIG = """\
 version: 0.1
@@ -48,6 +51,8 @@ class Server:
     command: list[str]
     env: dict[str, str]
     log_path: Path
+    # Dockyard checks credentials on every request; docker-registry runs without auth (None).
+    credentials: tuple[str, str] | None = None
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -57,6 +62,14 @@ class Server:
     @property
     def hostport(self) -> str:
         return f"{HOST}:{self.port}"
+
+    @property
+    def auth(self) -> dict[str, str]:
+        """The header every request to this server carries: basic auth, or nothing."""
+        if self.credentials is None:
+            return {}
+        token = base64.b64encode(":".join(self.credentials).encode()).decode()
+        return {"Authorization": f"Basic {token}"}
 
     def start(self, timeout: float = 30.0) -> None:
         log = open(self.log_path, "wb")  # noqa: SIM115 (kept open for the process's life)
@@ -77,9 +90,10 @@ class Server:
                 raise ServerFailed(
                     f"{self.name} exited with {self.process.returncode}:\n{self.tail()}"
                 )
+            ping = urllib.request.Request(f"{self.base}/v2/", headers=self.auth)
             with (
                 contextlib.suppress(OSError, urllib.error.URLError),
-                urllib.request.urlopen(f"{self.base}/v2/", timeout=2) as reply,
+                urllib.request.urlopen(ping, timeout=2) as reply,
             ):
                 if reply.status == 200:
                     return
@@ -131,6 +145,11 @@ def dockyard_binary() -> str:
     return found
 
 
+def admin_password() -> str:
+    """A fresh password for the `admin` a fresh Dockyard bootstraps (DOCKYARD_ADMIN_PASSWORD)."""
+    return secrets.token_urlsafe(18)
+
+
 def dockyard(
     root: Path,
     workers: int,
@@ -138,17 +157,20 @@ def dockyard(
     extra_env: dict[str, str],
     command: list[str] | None = None,
 ) -> Server:
-    """Dockyard with its defaults (durable fsync, SQLite) unless extra_env says otherwise."""
+    """Dockyard with its defaults (durable fsync, SQLite, access control with the production
+    argon2 cost) unless extra_env says otherwise; the bench talks to it as `admin`."""
     workdir = root / "dockyard"
     (workdir / "data").mkdir(parents=True)
     port = free_port()
     env = _clean_env(("DOCKYARD_",))
     env["DOCKYARD_SERVER__ACCESS_LOG"] = "true" if access_log else "false"
+    env["DOCKYARD_ADMIN_PASSWORD"] = admin_password()
     env.update(extra_env)
     base = command or [dockyard_binary(), "serve"]
     argv = [*base, "--host", HOST, "--port", str(port), "--data-dir", str(workdir / "data")]
     argv += ["--workers", str(workers)]
-    return Server("dockyard", port, workdir, argv, env, workdir / "server.log")
+    credentials = (ADMIN, env["DOCKYARD_ADMIN_PASSWORD"])
+    return Server("dockyard", port, workdir, argv, env, workdir / "server.log", credentials)
 
 
 def peer(root: Path, access_log: bool, binary: str = "docker-registry") -> Server:

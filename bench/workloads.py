@@ -58,14 +58,15 @@ def push_blob(
     digest, body, body_file = (
         (blob.digest, None, str(blob.path)) if isinstance(blob, BlobFile) else (*blob, None)
     )
-    headers = {"Content-Type": "application/octet-stream"}
+    headers = {"Content-Type": "application/octet-stream", **server.auth}
     start_url = f"{server.base}/v2/{repo}/blobs/uploads/"
     if single_post:
         reply = httpraw.request(
             "POST", f"{start_url}?digest={digest}", headers, body=body, body_file=body_file
         )
         return httpraw.expect(reply, 201, what=f"{server.name} POST ?digest=").seconds
-    reply = httpraw.expect(httpraw.request("POST", start_url, body=b""), 202, what="POST upload")
+    reply = httpraw.request("POST", start_url, server.auth, body=b"")
+    reply = httpraw.expect(reply, 202, what=f"{server.name} POST upload")
     post_seconds = reply.seconds
     location = _absolute(server, reply.headers["location"])
     separator = "&" if "?" in location else "?"
@@ -82,7 +83,7 @@ def supports_single_post(server: Server) -> bool:
     reply = httpraw.request(
         "POST",
         f"{server.base}/v2/bench/probe/blobs/uploads/?digest={digest}",
-        {"Content-Type": "application/octet-stream"},
+        {"Content-Type": "application/octet-stream", **server.auth},
         body=payload,
     )
     return reply.status == 201
@@ -109,7 +110,9 @@ def blob_get(servers: list[Server], blob: BlobFile, runs: int) -> list[Metric]:
 def _download(server: Server, blob: BlobFile) -> float:
     url = f"{server.base}/v2/bench/get/blobs/{blob.digest}"
     reply = httpraw.expect(
-        httpraw.request("GET", url, discard_body=True), 200, what=f"{server.name} GET blob"
+        httpraw.request("GET", url, server.auth, discard_body=True),
+        200,
+        what=f"{server.name} GET blob",
     )
     if reply.received != blob.size:
         raise httpraw.HttpError(f"{server.name}: got {reply.received} of {blob.size} bytes")
@@ -196,14 +199,14 @@ def manifest_get(
     tool = loadgen.tool(choice)
     by_tag = Metric("manifest_get_tag", f"manifest GET by tag, {connections} conns", "req/s", True)
     by_digest = Metric("manifest_get_digest", "manifest GET by digest", "req/s", True)
-    headers = {"Accept": data.OCI_MANIFEST}
     for server in servers:
+        headers = {"Accept": data.OCI_MANIFEST, **server.auth}
         for blob in blobs:
             push_blob(server, "bench/manifest", blob, single_post=False)
         reply = httpraw.request(
             "PUT",
             f"{server.base}/v2/bench/manifest/manifests/latest",
-            {"Content-Type": data.OCI_MANIFEST},
+            {"Content-Type": data.OCI_MANIFEST, **server.auth},
             body=manifest,
         )
         httpraw.expect(reply, 201, what=f"{server.name} PUT manifest")
@@ -221,6 +224,7 @@ def manifest_get(
     for metric, reference in ((by_tag, "latest"), (by_digest, digest)):
         for server in servers:
             url = f"{server.base}/v2/bench/manifest/manifests/{reference}"
+            headers = {"Accept": data.OCI_MANIFEST, **server.auth}  # wrk -H sends it each time
             load = loadgen.run(url, connections, seconds, headers, threads, choice)
             if load.errors:
                 raise httpraw.HttpError(f"{server.name}: {load.errors} failed requests on {url}")
@@ -242,12 +246,14 @@ def skopeo(servers: list[Server], images: list[Path], image_bytes: int) -> list[
     for index, image in enumerate(images):
         for server in servers:
             destination = f"docker://{server.hostport}/bench/skopeo-{index}:latest"
-            push.add(server.name, _skopeo_copy(f"oci:{image}:latest", destination))
+            creds = _creds("--dest-creds", server)
+            push.add(server.name, _skopeo_copy(f"oci:{image}:latest", destination, *creds))
     for index in range(len(images)):
         for server in servers:
             with tempfile.TemporaryDirectory(prefix="dockyard-bench-pull-") as target:
                 source = f"docker://{server.hostport}/bench/skopeo-{index}:latest"
-                pull.add(server.name, _skopeo_copy(source, f"oci:{target}/image:latest"))
+                creds = _creds("--src-creds", server)
+                pull.add(server.name, _skopeo_copy(source, f"oci:{target}/image:latest", *creds))
     local = []
     for image in images:  # what skopeo alone takes: read, hash and write the same image
         with tempfile.TemporaryDirectory(prefix="dockyard-bench-local-") as target:
@@ -259,7 +265,13 @@ def skopeo(servers: list[Server], images: list[Path], image_bytes: int) -> list[
     return [push, pull]
 
 
-def _skopeo_copy(source: str, destination: str) -> float:
+def _creds(option: str, server: Server) -> list[str]:
+    """skopeo's credentials option for a server that checks them (it then follows the Bearer
+    challenge to the token endpoint, as with any registry with token auth)."""
+    return [option, ":".join(server.credentials)] if server.credentials else []
+
+
+def _skopeo_copy(source: str, destination: str, *options: str) -> float:
     argv = [
         "skopeo",
         "--insecure-policy",
@@ -267,6 +279,7 @@ def _skopeo_copy(source: str, destination: str) -> float:
         "--quiet",
         "--src-tls-verify=false",
         "--dest-tls-verify=false",
+        *options,
         source,
         destination,
     ]
@@ -274,7 +287,12 @@ def _skopeo_copy(source: str, destination: str) -> float:
     result = subprocess.run(argv, capture_output=True, text=True)
     elapsed = time.perf_counter() - started
     if result.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv)} failed:\n{result.stderr[-2000:]}")
+        previous = ["", *argv[:-1]]
+        shown = [
+            "***" if before.endswith("-creds") else arg
+            for before, arg in zip(previous, argv, strict=True)
+        ]
+        raise RuntimeError(f"{' '.join(shown)} failed:\n{result.stderr[-2000:]}")
     return elapsed
 
 

@@ -8,6 +8,13 @@ command -v umoci >/dev/null || needed+=(umoci)
 command -v docker-registry >/dev/null || needed+=(docker-registry)
 command -v wrk >/dev/null || needed+=(wrk)
 command -v curl >/dev/null || needed+=(curl)
+# Access control: a private OpenLDAP server, xmlsec1 for SAML signatures, and the real clients
+# that log in (docker with its own dockerd, podman, containerd's ctr).
+command -v slapd >/dev/null || needed+=(slapd)
+command -v ldapadd >/dev/null || needed+=(ldap-utils)
+command -v xmlsec1 >/dev/null || needed+=(xmlsec1)
+command -v dockerd >/dev/null || needed+=(docker.io)
+command -v podman >/dev/null || needed+=(podman)
 if [ ${#needed[@]} -eq 0 ]; then
   exit 0
 fi

@@ -20,6 +20,23 @@ from dockyard.testing.seaweedfs import S3Server, seaweedfs, weed_binary
 PG_URL = os.environ.get("DOCKYARD_TEST_PG", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 IN_CI = bool(os.environ.get("CI"))
 
+# Every registry a test starts (in process or as `dockyard serve`) bootstraps this admin. argon2
+# runs at a low cost so that hundreds of registries do not each spend a second hashing; the
+# production cost is tested on its own (tests/unit/auth/test_passwords.py).
+ADMIN_PASSWORD = "admin-test-password"
+ADMIN = ("admin", ADMIN_PASSWORD)
+os.environ["DOCKYARD_ADMIN_PASSWORD"] = ADMIN_PASSWORD
+os.environ["DOCKYARD_AUTH__ARGON2__TIME_COST"] = "1"
+os.environ["DOCKYARD_AUTH__ARGON2__MEMORY_KIB"] = "8192"
+os.environ["DOCKYARD_AUTH__ARGON2__PARALLELISM"] = "1"
+
+
+def admin_client(app: Any, **options: Any) -> TestClient:
+    """A test client that sends the admin's credentials (basic auth) with every request."""
+    client = TestClient(app, **options)
+    client.auth = ADMIN
+    return client
+
 
 def service_missing(what: str) -> None:
     """Skip on a laptop without the service; fail in CI, where .ci/run must provide it."""
@@ -114,5 +131,5 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
     """An HTTP client on a registry in each deployment shape, lifespan included."""
-    with TestClient(create_app(settings), base_url="http://registry.test") as test_client:
+    with admin_client(create_app(settings), base_url="http://registry.test") as test_client:
         yield test_client

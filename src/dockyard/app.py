@@ -11,9 +11,26 @@ from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 
+from dockyard.api.access import Gate
 from dockyard.api.errors import EXCEPTION_HANDLERS
+from dockyard.api.login import routes as login_routes
+from dockyard.api.manage import routes as manage_routes
 from dockyard.api.middleware import RegistryHeadersAndAccessLog
 from dockyard.api.oci import routes as oci_routes
+from dockyard.api.token import routes as token_routes
+from dockyard.auth.access import AccessControl
+from dockyard.auth.audit import AuditLog
+from dockyard.auth.bootstrap import ensure_admin
+from dockyard.auth.ldap import LdapAuthenticator
+from dockyard.auth.login import Authenticator
+from dockyard.auth.manage_projects import ProjectAdmin
+from dockyard.auth.manage_users import UserAdmin
+from dockyard.auth.oidc import OidcClient
+from dockyard.auth.passwords import Passwords
+from dockyard.auth.saml import SamlServiceProvider
+from dockyard.auth.sessions import SessionSigner
+from dockyard.auth.throttle import LoginThrottle
+from dockyard.auth.tokens import TokenService
 from dockyard.events.bus import EventBus
 from dockyard.jobs.scheduler import Scheduler
 from dockyard.meta.sql import SqlMetadataStore
@@ -59,16 +76,51 @@ def build_metadata(settings: Settings) -> SqlMetadataStore:
     )
 
 
+def build_passwords(settings: Settings) -> Passwords:
+    cost = settings.auth.argon2
+    return Passwords(
+        cost.time_cost,
+        cost.memory_kib,
+        cost.parallelism,
+        cache_seconds=settings.auth.password_cache_seconds,
+    )
+
+
+def build_gate(
+    settings: Settings, store: SqlMetadataStore, bus: EventBus, passwords: Passwords
+) -> tuple[Gate, TokenService]:
+    auth = settings.auth
+    audit = AuditLog(store)
+    bus.subscribe_in_transaction(audit.on_event)
+    access = AccessControl(store, auth, audit)
+    tokens = TokenService(
+        store, auth.issuer, auth.service, auth.token_ttl_seconds, auth.refresh_token_ttl_seconds
+    )
+    throttle = LoginThrottle(
+        store,
+        auth.max_failed_logins_per_user,
+        auth.max_failed_logins_per_address,
+        auth.failed_login_window_seconds,
+        auth.lockout_seconds,
+    )
+    ldap = LdapAuthenticator(auth.ldap) if auth.ldap else None
+    authenticator = Authenticator(store, access, passwords, throttle, tokens, ldap)
+    return Gate(access, authenticator), tokens
+
+
 def create_app(settings: Settings) -> Starlette:
     storage = build_storage(settings)
     store = build_metadata(settings)
     bus = EventBus()
     redirect = settings.storage.redirect_expiry_seconds if settings.storage.redirect else None
     registry = Registry.build(storage, store, bus, settings.registry, redirect)
+    passwords = build_passwords(settings)
+    gate, tokens = build_gate(settings, store, bus, passwords)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await store.open(settings.database.auto_upgrade)
+        await ensure_admin(store, passwords, settings.admin_password, settings.data_dir)
         scheduler = Scheduler(store)
         scheduler.every(
             "expire-uploads",
@@ -87,12 +139,19 @@ def create_app(settings: Settings) -> Starlette:
                 await storage.close()
 
     app = Starlette(
-        routes=oci_routes,
+        routes=[*token_routes, *oci_routes, *login_routes, *manage_routes],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         lifespan=lifespan,
     )
     app.state.registry = registry
     app.state.settings = settings
+    app.state.gate = gate
+    app.state.tokens = tokens
+    app.state.sessions = SessionSigner(store, settings.auth.session_hours * 3600)
+    app.state.user_admin = UserAdmin(store, gate.access, passwords)
+    app.state.project_admin = ProjectAdmin(store, gate.access)
+    app.state.oidc = OidcClient(settings.auth.oidc) if settings.auth.oidc else None
+    app.state.saml = SamlServiceProvider(settings.auth.saml) if settings.auth.saml else None
     app.add_middleware(RegistryHeadersAndAccessLog, log_requests=settings.server.access_log)
     return app
 

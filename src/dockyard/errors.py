@@ -64,3 +64,37 @@ class RegistryError(Exception):
         if self.detail is not None:
             error["detail"] = self.detail
         return {"errors": [error]}
+
+
+class Problem(Exception):
+    """A management API error, rendered as RFC 9457 problem+json."""
+
+    def __init__(self, status: int, title: str, detail: str) -> None:
+        self.status = status
+        self.title = title
+        self.detail = detail
+        super().__init__(detail)
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "type": "about:blank",
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+        }
+
+
+def not_found(detail: str) -> Problem:
+    return Problem(404, "Not Found", detail)
+
+
+def conflict(detail: str) -> Problem:
+    return Problem(409, "Conflict", detail)
+
+
+def forbidden(detail: str) -> Problem:
+    return Problem(403, "Forbidden", detail)
+
+
+def invalid(detail: str) -> Problem:
+    return Problem(422, "Unprocessable Content", detail)

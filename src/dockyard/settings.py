@@ -18,6 +18,8 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from dockyard.auth.config import AuthSettings
+
 
 class Section(BaseModel):
     # A misspelt key must fail loudly rather than silently keep a default.
@@ -88,6 +90,9 @@ class Settings(BaseSettings):
     storage: StorageSettings = StorageSettings()
     database: DatabaseSettings = DatabaseSettings()
     registry: RegistrySettings = RegistrySettings()
+    auth: AuthSettings = AuthSettings()
+    # The first start's admin password (DOCKYARD_ADMIN_PASSWORD); random and printed if unset.
+    admin_password: str | None = Field(None, repr=False)
 
     @classmethod
     def settings_customise_sources(

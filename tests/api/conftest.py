@@ -11,6 +11,7 @@ from starlette.testclient import TestClient
 
 from dockyard.app import create_app
 from dockyard.settings import RegistrySettings, Settings
+from tests.conftest import admin_client
 
 ClientFactory = Callable[..., AbstractContextManager[TestClient]]
 
@@ -22,7 +23,7 @@ def make_client(settings: Settings) -> ClientFactory:
     @contextmanager
     def factory(**registry: Any) -> Iterator[TestClient]:
         custom = settings.model_copy(update={"registry": RegistrySettings(**registry)})
-        with TestClient(create_app(custom), base_url="http://registry.test") as client:
+        with admin_client(create_app(custom), base_url="http://registry.test") as client:
             yield client
 
     return factory

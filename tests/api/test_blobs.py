@@ -10,6 +10,7 @@ from starlette.testclient import TestClient
 from dockyard.app import create_app
 from dockyard.settings import Settings
 from tests.api.helpers import assert_error, push_blob, sha256, stored_content, stored_files
+from tests.conftest import admin_client
 
 DATA = bytes(range(256)) * 40  # 10240 bytes
 
@@ -141,7 +142,7 @@ def test_blob_whose_content_vanished_from_storage_is_unknown_not_a_crash(
     """A blob recorded in metadata but missing on disk (deleted by hand) is a clean 404."""
     data = b"soon gone"
     digest = sha256(data)
-    with TestClient(create_app(Settings(data_dir=tmp_path))) as client:
+    with admin_client(create_app(Settings(data_dir=tmp_path))) as client:
         assert client.post(f"/v2/r/blobs/uploads/?digest={digest}", content=data).status_code == 201
         for path in (tmp_path / "storage" / "blobs").rglob("data"):
             path.unlink()

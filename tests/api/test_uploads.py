@@ -20,6 +20,7 @@ from tests.api.helpers import (
     unrecorded_files,
     with_query,
 )
+from tests.conftest import admin_client
 
 DATA = os.urandom(30_000)
 BAD_DIGESTS = ["sha256:xyz", "md5:" + "0" * 32, "nocolon", "sha256:" + "0" * 63, "sha256:"]
@@ -145,8 +146,8 @@ def test_upload_continued_on_another_replica(tmp_path: Path) -> None:
     """Two registry processes on one data directory: chunks alternate between them."""
     settings = Settings(data_dir=tmp_path)
     with (
-        TestClient(create_app(settings)) as one,
-        TestClient(create_app(settings)) as two,
+        admin_client(create_app(settings)) as one,
+        admin_client(create_app(settings)) as two,
     ):
         location = start_upload(one, "app")
         location = two.patch(location, content=DATA[:7_000]).headers["location"]

@@ -1,4 +1,4 @@
-"""Every MetadataStore backend passes the same suite: SQLite and PostgreSQL."""
+"""Every MetadataStore backend passes the same suites: SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -6,13 +6,17 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy.exc import IntegrityError
 
 from dockyard.meta.sql import SqlMetadataStore
+from dockyard.testing.metadata_auth_suite import MetadataAuthSuite
 from dockyard.testing.metadata_suite import MetadataStoreSuite
 from tests.conftest import PG_URL
 
 
-class TestSqlite(MetadataStoreSuite):
+class TestSqlite(MetadataStoreSuite, MetadataAuthSuite):
+    constraint_error = IntegrityError
+
     @pytest.fixture
     async def store(self, tmp_path: Path) -> AsyncIterator[SqlMetadataStore]:
         store = SqlMetadataStore(f"sqlite+aiosqlite:///{tmp_path / 'meta.db'}")
@@ -21,7 +25,9 @@ class TestSqlite(MetadataStoreSuite):
         await store.close()
 
 
-class TestPostgresql(MetadataStoreSuite):
+class TestPostgresql(MetadataStoreSuite, MetadataAuthSuite):
+    constraint_error = IntegrityError
+
     @pytest.fixture
     async def store(self, pg_schema: str) -> AsyncIterator[SqlMetadataStore]:
         store = SqlMetadataStore(PG_URL, schema=pg_schema)

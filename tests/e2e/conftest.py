@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -17,7 +19,7 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
-from tests.conftest import PG_URL, service_missing
+from tests.conftest import ADMIN, PG_URL, service_missing
 from tests.e2e.backends import Backend, Embedded, ScaleOut, StoredBlob
 
 if TYPE_CHECKING:
@@ -34,6 +36,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
 
+# What tests/conftest.py sets for the admin every registry bootstraps (and for cheap argon2),
+# handed on to every `dockyard serve`: a server starts without the test's DOCKYARD_* variables.
+AUTH_ENV = {
+    name: os.environ[name]
+    for name in (
+        "DOCKYARD_ADMIN_PASSWORD",
+        "DOCKYARD_AUTH__ARGON2__TIME_COST",
+        "DOCKYARD_AUTH__ARGON2__MEMORY_KIB",
+        "DOCKYARD_AUTH__ARGON2__PARALLELISM",
+    )
+}
+
 
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -45,7 +59,9 @@ class DockyardServer:
     """`dockyard serve` as a child process: start, stop, kill, restart on the same data dir.
 
     Its blobs and metadata live where `backend` says (the data dir, or S3 + PostgreSQL); the
-    backend's settings arrive as `DOCKYARD_*` variables, or in the YAML file `config`.
+    backend's settings arrive as `DOCKYARD_*` variables, or in the YAML file `config`. It
+    bootstraps `admin` with the password of `tests.conftest.ADMIN` (AUTH_ENV), and is ready
+    when GET /v2/ with those credentials answers 200.
     """
 
     def __init__(
@@ -61,7 +77,9 @@ class DockyardServer:
         self.workers_count = workers
         self.backend: Backend = backend or Embedded(data_dir)
         self.config = config
-        self.extra_env = {**(self.backend.env() if config is None else {}), **(env or {})}
+        backend_env = self.backend.env() if config is None else {}
+        self.extra_env = {**AUTH_ENV, **backend_env, **(env or {})}
+        self.credentials = ADMIN
         self.log_path = log_path
         self.host = "127.0.0.1"
         self.port = free_port()
@@ -115,19 +133,25 @@ class DockyardServer:
     def _wait_ready(self) -> None:
         assert self.process is not None
         deadline = time.monotonic() + START_TIMEOUT
+        answer = "no answer"
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(
                     f"dockyard exited with {self.process.returncode} while starting:\n{self.log()}"
                 )
             try:
-                if httpx.get(f"{self.url}/v2/", timeout=1.0).status_code == 200:
+                ready = httpx.get(f"{self.url}/v2/", auth=self.credentials, timeout=5.0)
+                if ready.status_code == 200:
                     return
+                answer = f"{ready.status_code} {ready.text}"
             except httpx.TransportError:
                 pass
             time.sleep(0.1)
         self.kill()
-        raise RuntimeError(f"dockyard did not answer GET /v2/ in {START_TIMEOUT}s:\n{self.log()}")
+        raise RuntimeError(
+            f"dockyard did not answer GET /v2/ as {self.credentials[0]} with 200 in "
+            f"{START_TIMEOUT}s (last: {answer}):\n{self.log()}"
+        )
 
     def stop(self) -> int:
         """SIGTERM, then wait; returns the exit code (SIGKILLs and fails if it hangs)."""
@@ -326,7 +350,11 @@ def _tool(name: str) -> str:
 
 
 class Skopeo:
-    """skopeo with a private policy and auth file: the machine's configuration cannot interfere."""
+    """skopeo with a private policy and auth file: the machine's configuration cannot interfere.
+
+    Every command reads the private auth file (REGISTRY_AUTH_FILE); `login` puts a server's
+    credentials there, keyed by its host:port, as `skopeo login` would.
+    """
 
     def __init__(self, binary: str, home: Path) -> None:
         self.binary = binary
@@ -336,12 +364,32 @@ class Skopeo:
         self.authfile = home / "auth.json"
         self.authfile.write_text('{"auths": {}}')
         self.env = {**os.environ, "HOME": str(home), "XDG_RUNTIME_DIR": str(home)}
-        self.env.pop("REGISTRY_AUTH_FILE", None)
+        self.env["REGISTRY_AUTH_FILE"] = str(self.authfile)
 
-    def __call__(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def login(self, server: DockyardServer, credentials: tuple[str, str] = ADMIN) -> None:
+        """Remember `credentials` for `server` (the admin's unless told otherwise)."""
+        config = json.loads(self.authfile.read_text())
+        token = base64.b64encode(":".join(credentials).encode()).decode()
+        config["auths"][server.address] = {"auth": token}
+        self.authfile.write_text(json.dumps(config))
+
+    def logout(self, server: DockyardServer) -> None:
+        config = json.loads(self.authfile.read_text())
+        config["auths"].pop(server.address, None)
+        self.authfile.write_text(json.dumps(config))
+
+    def __call__(
+        self, *args: str, check: bool = True, input: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         command = [self.binary, "--policy", str(self.policy), *args]
         result = subprocess.run(
-            command, capture_output=True, text=True, env=self.env, timeout=120, check=False
+            command,
+            input=input,
+            capture_output=True,
+            text=True,
+            env=self.env,
+            timeout=120,
+            check=False,
         )
         if check and result.returncode != 0:
             pytest.fail(

@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
+from tests.conftest import ADMIN
 from tests.e2e.conftest import MakeRegistry
 from tests.e2e.images import OCI_MANIFEST, build_image, push_manifest, sha256
 
@@ -53,7 +54,7 @@ def test_sixteen_clients_push_the_same_blob_and_manifest(
     repository = "e2e/contended"
 
     def push(i: int) -> tuple[int, int, str]:
-        with httpx.Client(base_url=registry.url, timeout=60) as client:
+        with httpx.Client(base_url=registry.url, auth=ADMIN, timeout=60) as client:
             barrier.wait()
             uploaded = _upload(client, repository, blob, i % 3)
             config = _upload(client, repository, image.config, i % 3)
@@ -73,7 +74,7 @@ def test_sixteen_clients_push_the_same_blob_and_manifest(
     assert [blob.digest for blob in registry.stored_blobs()] == sorted(image.blobs)
     assert registry.upload_leftovers() == []
 
-    with httpx.Client(base_url=registry.url, timeout=60) as client:
+    with httpx.Client(base_url=registry.url, auth=ADMIN, timeout=60) as client:
         got = client.get(f"/v2/{repository}/blobs/{sha256(blob)}")
         assert got.status_code == 200
         assert got.content == blob
@@ -93,7 +94,7 @@ def test_sixteen_clients_push_different_tags_of_shared_layers(
 
     def push(i: int) -> int:
         image = images[i]
-        with httpx.Client(base_url=registry.url, timeout=60) as client:
+        with httpx.Client(base_url=registry.url, auth=ADMIN, timeout=60) as client:
             barrier.wait()
             for data in image.blobs.values():
                 assert _upload(client, "e2e/fanout", data, i % 3).status_code == 201
@@ -105,7 +106,7 @@ def test_sixteen_clients_push_different_tags_of_shared_layers(
 
     distinct = {d for image in images for d in image.blobs}
     assert [blob.digest for blob in registry.stored_blobs()] == sorted(distinct)
-    with httpx.Client(base_url=registry.url, timeout=60) as client:
+    with httpx.Client(base_url=registry.url, auth=ADMIN, timeout=60) as client:
         tags = client.get("/v2/e2e/fanout/tags/list").json()["tags"]
         assert tags == [f"t{i:02d}" for i in range(CLIENTS)]
         for i, image in enumerate(images):

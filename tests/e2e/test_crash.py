@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
+from tests.conftest import ADMIN
 from tests.e2e.conftest import DockyardServer, MakeRegistry
 from tests.e2e.images import OCI_MANIFEST, Image, build_image, sha256
 
@@ -78,7 +79,7 @@ class Pushers:
     def _run(self, worker: int) -> None:
         rng = random.Random(f"{self.round_no}-{worker}")
         repository = f"crash/r{self.round_no}-w{worker}"
-        with httpx.Client(base_url=self.server.url, timeout=30) as client:
+        with httpx.Client(base_url=self.server.url, auth=ADMIN, timeout=30) as client:
             for n in range(10_000):
                 if self._stop.is_set():
                     return
@@ -108,7 +109,7 @@ class Pushers:
 
 
 def _verify(server: DockyardServer, acknowledged: list[Acknowledged]) -> None:
-    with httpx.Client(base_url=server.url, timeout=30) as client:
+    with httpx.Client(base_url=server.url, auth=ADMIN, timeout=30) as client:
         for ack in acknowledged:
             manifest = client.get(
                 f"/v2/{ack.repository}/manifests/{ack.tag}", headers={"Accept": OCI_MANIFEST}

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from tests.conftest import ADMIN
 from tests.e2e.fleet import MakeFleet
 from tests.e2e.rss import MAX_GROWTH, RssSampler, rss
 
@@ -81,7 +82,7 @@ def _download(client: httpx.Client, repository: str, digest: str, size: int) -> 
 def test_six_gib_blob_in_512_mib_chunks_across_replicas(make_fleet: MakeFleet) -> None:
     fleet = make_fleet(part_size_mib=16)  # the default part size: 32 parts a PATCH
     workers = [worker for replica in fleet.replicas for worker in replica.workers()]
-    clients = [httpx.Client(base_url=r.url, timeout=300) for r in fleet.replicas]
+    clients = [httpx.Client(base_url=r.url, auth=ADMIN, timeout=300) for r in fleet.replicas]
     repository = "fleet/huge"
     try:
         for _ in range(3):  # warm up: imports, connection pools, buffers, allocator arenas

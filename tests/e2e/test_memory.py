@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from tests.conftest import ADMIN
 from tests.e2e.conftest import DockyardServer
 from tests.e2e.rss import MAX_GROWTH, RssSampler, rss
 
@@ -102,7 +103,7 @@ def test_two_gib_blob_streams_without_memory_growth(
     (worker,) = registry.workers()
     blobs = registry.data_dir / "storage"  # scale-out: the test's S3 prefix goes at teardown
     try:
-        with httpx.Client(base_url=registry.url, timeout=300) as client:
+        with httpx.Client(base_url=registry.url, auth=ADMIN, timeout=300) as client:
             for _ in range(3):  # warm up: imports, connection pools, buffers, allocator arenas
                 _transfer(client, "e2e/warmup", 64 * CHUNK, chunked)
             baseline = rss(worker)

@@ -14,6 +14,7 @@ import oras.oci
 import oras.provider
 import pytest
 
+from tests.conftest import ADMIN
 from tests.e2e.conftest import DockyardServer
 from tests.e2e.images import OCI_INDEX, OCI_MANIFEST, push_image, sha256, simple_image
 
@@ -35,14 +36,19 @@ def workdir(tmp_path: Path) -> Iterator[Path]:
         os.chdir(previous)
 
 
-def _client(registry: DockyardServer) -> oras.provider.Registry:
-    return oras.provider.Registry(hostname=registry.address, insecure=True)
+def _client(registry: DockyardServer, workdir: Path) -> oras.provider.Registry:
+    """oras logged in as the admin; the docker config it writes stays in the test's directory."""
+    client = oras.provider.Registry(hostname=registry.address, insecure=True)
+    config = workdir / ".oras" / "config.json"
+    client.login(*ADMIN, hostname=registry.address, config_path=str(config))
+    return client
 
 
 def _raw_manifest(registry: DockyardServer, repository: str, reference: str) -> httpx.Response:
     response = httpx.get(
         f"{registry.url}/v2/{repository}/manifests/{reference}",
         headers={"Accept": OCI_MANIFEST},
+        auth=ADMIN,
         timeout=30,
     )
     assert response.status_code == 200, response.text
@@ -90,7 +96,7 @@ def test_artifact_with_custom_media_types_round_trips(
     (workdir / "notes.txt").write_bytes(b"release notes\n" * 200)
     (workdir / "model.bin").write_bytes(random.Random(3).randbytes(300_000))
     (workdir / "config.json").write_text(json.dumps({"purpose": "e2e"}))
-    client = _client(registry)
+    client = _client(registry, workdir)
     target = f"{registry.address}/e2e/artifact:v1"
 
     pushed = client.push(
@@ -123,7 +129,7 @@ def test_artifact_with_custom_media_types_round_trips(
 def test_artifact_type_and_chunked_upload(registry: DockyardServer, workdir: Path) -> None:
     payload = workdir / "big.bin"
     payload.write_bytes(random.Random(5).randbytes(5 * 1024 * 1024 + 123))
-    client = _client(registry)
+    client = _client(registry, workdir)
     target = f"{registry.address}/e2e/chunked:v1"
 
     container = client.get_container(target)
@@ -143,10 +149,10 @@ def test_artifact_type_and_chunked_upload(registry: DockyardServer, workdir: Pat
 
 def test_referrers_of_a_pushed_image(registry: DockyardServer, workdir: Path) -> None:
     image = simple_image("signed")
-    with httpx.Client(base_url=registry.url, timeout=30) as http:
+    with httpx.Client(base_url=registry.url, auth=ADMIN, timeout=30) as http:
         push_image(http, "e2e/signed", image, "v1")
     subject = {"mediaType": OCI_MANIFEST, "digest": image.digest, "size": len(image.manifest)}
-    client = _client(registry)
+    client = _client(registry, workdir)
 
     # A referrer pushed with oras' high-level push: artifactType comes from its config type.
     (workdir / "sig.bin").write_bytes(b"not really a signature")
@@ -175,7 +181,7 @@ def test_referrers_of_a_pushed_image(registry: DockyardServer, workdir: Path) ->
     )
 
     url = f"{registry.url}/v2/e2e/signed/referrers/{image.digest}"
-    every = httpx.get(url, timeout=30)
+    every = httpx.get(url, auth=ADMIN, timeout=30)
     assert every.status_code == 200
     assert every.headers["content-type"] == OCI_INDEX
     assert "oci-filters-applied" not in every.headers
@@ -190,17 +196,18 @@ def test_referrers_of_a_pushed_image(registry: DockyardServer, workdir: Path) ->
         raw = httpx.get(
             f"{registry.url}/v2/e2e/signed/manifests/{digest}",
             headers={"Accept": OCI_MANIFEST},
+            auth=ADMIN,
             timeout=30,
         )
         assert descriptor["size"] == len(raw.content)
         assert descriptor["mediaType"] == OCI_MANIFEST
 
-    filtered = httpx.get(url, params={"artifactType": SBOM_TYPE}, timeout=30)
+    filtered = httpx.get(url, params={"artifactType": SBOM_TYPE}, auth=ADMIN, timeout=30)
     assert filtered.status_code == 200
     assert filtered.headers["oci-filters-applied"] == "artifactType"
     assert [m["digest"] for m in filtered.json()["manifests"]] == [sbom_digest]
 
-    none = httpx.get(url, params={"artifactType": "application/x-nothing"}, timeout=30)
+    none = httpx.get(url, params={"artifactType": "application/x-nothing"}, auth=ADMIN, timeout=30)
     assert none.json()["manifests"] == []
 
     # The image itself is untouched and the referrers do not show up as its tags.
@@ -210,7 +217,7 @@ def test_referrers_of_a_pushed_image(registry: DockyardServer, workdir: Path) ->
 
 def test_delete_tag_with_oras(registry: DockyardServer, workdir: Path) -> None:
     (workdir / "a.txt").write_text("a")
-    client = _client(registry)
+    client = _client(registry, workdir)
     repository = f"{registry.address}/e2e/deletable"
     client.push(f"{repository}:one", files=["a.txt"], quiet=True)
     (workdir / "a.txt").write_text("b")

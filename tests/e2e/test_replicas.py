@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.conftest import ADMIN
 from tests.e2e.backends import ScaleOut
 from tests.e2e.conftest import DockyardServer, Skopeo, free_port
 from tests.e2e.fleet import Fleet, MakeFleet, run_dockyard
@@ -58,6 +59,8 @@ def test_push_through_one_replica_pull_through_another(
 ) -> None:
     fleet = make_fleet()
     a, b = fleet.replicas
+    skopeo.login(a)
+    skopeo.login(b)
     big = random.Random(21).randbytes(7 * MiB + 99)  # a layer of more than one S3 part
     image = simple_image("fleet", extra_layer=big)
     layout = Layout(tmp_path / "source")
@@ -72,7 +75,7 @@ def test_push_through_one_replica_pull_through_another(
     assert back.blob(image.digest) == image.manifest
     for digest, data in image.blobs.items():
         assert back.blob(digest) == data, f"blob {digest} differs after the round trip"
-    with httpx.Client(base_url=b.url, timeout=30) as client:
+    with httpx.Client(base_url=b.url, auth=ADMIN, timeout=30) as client:
         got = client.get("/v2/fleet/app/manifests/v1", headers={"Accept": OCI_MANIFEST})
         assert got.content == image.manifest
         assert got.headers["docker-content-digest"] == image.digest
@@ -101,7 +104,7 @@ def test_chunked_upload_moves_between_replicas(make_fleet: MakeFleet) -> None:
     data = random.Random(5).randbytes(sum(sizes))
     digest = sha256(data)
     repository = "fleet/chunked"
-    clients = [httpx.Client(base_url=r.url, timeout=60) for r in fleet.replicas]
+    clients = [httpx.Client(base_url=r.url, auth=ADMIN, timeout=60) for r in fleet.replicas]
     try:
         # Cancelled on another replica than the one that took its bytes: nothing stays behind
         # (checked at the end with the rest).
@@ -196,8 +199,8 @@ def test_concurrent_pushes_of_one_image_to_different_replicas(make_fleet: MakeFl
     def push(i: int) -> tuple[list[int], int, str]:
         here, there = fleet.replicas[i % 2], fleet.replicas[(i + 1) % 2]
         with (
-            httpx.Client(base_url=here.url, timeout=60) as near,
-            httpx.Client(base_url=there.url, timeout=60) as far,
+            httpx.Client(base_url=here.url, auth=ADMIN, timeout=60) as near,
+            httpx.Client(base_url=there.url, auth=ADMIN, timeout=60) as far,
         ):
             barrier.wait()
             blobs = [
@@ -220,7 +223,7 @@ def test_concurrent_pushes_of_one_image_to_different_replicas(make_fleet: MakeFl
     assert {r[2] for r in results} == {f"/v2/{repository}/manifests/{image.digest}"}
     _assert_stored_once(fleet, list(image.blobs))
     for replica in fleet.replicas:
-        with httpx.Client(base_url=replica.url, timeout=60) as client:
+        with httpx.Client(base_url=replica.url, auth=ADMIN, timeout=60) as client:
             assert client.get(f"/v2/{repository}/manifests/latest").content == image.manifest
             for digest, data in image.blobs.items():
                 assert client.get(f"/v2/{repository}/blobs/{digest}").content == data
@@ -279,7 +282,7 @@ class FleetPushers:
     def _run(self, worker: int) -> None:
         rng = random.Random(f"fleet-{worker}")
         repository = f"fleet/w{worker}"
-        clients = [httpx.Client(base_url=r.url, timeout=30) for r in self.replicas]
+        clients = [httpx.Client(base_url=r.url, auth=ADMIN, timeout=30) for r in self.replicas]
         try:
             for n in range(10_000):
                 if self._stop.is_set():
@@ -321,7 +324,7 @@ class FleetPushers:
 def _verify(server: DockyardServer, fleet: Fleet, acknowledged: list[Acknowledged]) -> None:
     """Every acknowledged image is there, blobs re-hashed; everything metadata makes visible
     reads back with the right digest."""
-    with httpx.Client(base_url=server.url, timeout=30) as client:
+    with httpx.Client(base_url=server.url, auth=ADMIN, timeout=30) as client:
         for ack in acknowledged:
             manifest = client.get(
                 f"/v2/{ack.repository}/manifests/{ack.tag}", headers={"Accept": OCI_MANIFEST}
@@ -359,8 +362,8 @@ def test_acknowledged_pushes_survive_a_replica_killed_mid_push(make_fleet: MakeF
     fleet = make_fleet()
     doomed, survivor = fleet.replicas
     with (
-        httpx.Client(base_url=doomed.url, timeout=60) as near,
-        httpx.Client(base_url=survivor.url, timeout=60) as far,
+        httpx.Client(base_url=doomed.url, auth=ADMIN, timeout=60) as near,
+        httpx.Client(base_url=survivor.url, auth=ADMIN, timeout=60) as far,
     ):
         _abandon_upload(near, far, "fleet/abandoned")  # the sweep must clear it later
     with FleetPushers(fleet.replicas) as pushers:

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import httpx
 
+from tests.conftest import ADMIN
 from tests.e2e.conftest import DockyardServer, MakeRegistry
 from tests.e2e.images import sha256
 
@@ -27,7 +28,7 @@ def test_prints_where_it_listens_and_logs_one_line_per_request(registry: Dockyar
     assert f"listening on {registry.url}" in registry.log()
     assert str(registry.data_dir.resolve()) in registry.log()
 
-    with httpx.Client(base_url=registry.url, timeout=10) as client:
+    with httpx.Client(base_url=registry.url, auth=ADMIN, timeout=10) as client:
         assert client.get("/v2/").status_code == 200
         assert client.get("/v2/e2e/log-check/tags/list").status_code == 404
         assert client.head("/v2/e2e/log-check/manifests/latest?x=1").status_code == 404
@@ -40,7 +41,7 @@ def test_prints_where_it_listens_and_logs_one_line_per_request(registry: Dockyar
 def test_sigterm_exits_cleanly_and_restart_keeps_data(registry: DockyardServer) -> None:
     blob = b"kept across restarts"
     digest = sha256(blob)
-    with httpx.Client(base_url=registry.url, timeout=10) as client:
+    with httpx.Client(base_url=registry.url, auth=ADMIN, timeout=10) as client:
         put = client.post(f"/v2/e2e/restart/blobs/uploads/?digest={digest}", content=blob)
         assert put.status_code == 201, put.text
     old_pid = registry.pid
@@ -49,7 +50,7 @@ def test_sigterm_exits_cleanly_and_restart_keeps_data(registry: DockyardServer) 
 
     assert registry.exit_codes == [0]
     assert registry.pid != old_pid
-    with httpx.Client(base_url=registry.url, timeout=10) as client:
+    with httpx.Client(base_url=registry.url, auth=ADMIN, timeout=10) as client:
         got = client.get(f"/v2/e2e/restart/blobs/{digest}")
         assert got.status_code == 200
         assert got.content == blob
@@ -70,6 +71,7 @@ def test_sigterm_lets_an_in_flight_upload_finish(registry: DockyardServer) -> No
         result["response"] = httpx.post(
             f"{registry.url}/v2/e2e/draining/blobs/uploads/?digest={digest}",
             content=_slow_body(chunks, 0.05),
+            auth=ADMIN,
             timeout=30,
         )
 
@@ -81,7 +83,8 @@ def test_sigterm_lets_an_in_flight_upload_finish(registry: DockyardServer) -> No
     assert result["response"].status_code == 201
 
     registry.start()
-    assert httpx.head(f"{registry.url}/v2/e2e/draining/blobs/{digest}").status_code == 200
+    head = httpx.head(f"{registry.url}/v2/e2e/draining/blobs/{digest}", auth=ADMIN)
+    assert head.status_code == 200
 
 
 def test_sigterm_does_not_wait_forever_for_a_stuck_client(make_registry: MakeRegistry) -> None:
@@ -94,6 +97,7 @@ def test_sigterm_does_not_wait_forever_for_a_stuck_client(make_registry: MakeReg
             httpx.post(
                 f"{registry.url}/v2/e2e/stuck/blobs/uploads/?digest={digest}",
                 content=_slow_body(600, 0.05),
+                auth=ADMIN,
                 timeout=60,
             )
         except httpx.TransportError as exc:
@@ -107,7 +111,8 @@ def test_sigterm_does_not_wait_forever_for_a_stuck_client(make_registry: MakeReg
     assert errors, "the stuck upload should have been cut off"
 
     registry.start()
-    assert httpx.head(f"{registry.url}/v2/e2e/stuck/blobs/{digest}").status_code == 404
+    head = httpx.head(f"{registry.url}/v2/e2e/stuck/blobs/{digest}", auth=ADMIN)
+    assert head.status_code == 404
 
 
 def test_two_servers_run_side_by_side(make_registry: MakeRegistry) -> None:
@@ -115,4 +120,4 @@ def test_two_servers_run_side_by_side(make_registry: MakeRegistry) -> None:
     assert first.port != second.port
     assert first.data_dir != second.data_dir
     for server in (first, second):
-        assert httpx.get(f"{server.url}/v2/", timeout=10).json() == {}
+        assert httpx.get(f"{server.url}/v2/", auth=ADMIN, timeout=10).json() == {}

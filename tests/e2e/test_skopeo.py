@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 
+from tests.conftest import ADMIN
 from tests.e2e.conftest import DockyardServer, MakeRegistry, Skopeo
 from tests.e2e.images import (
     OCI_INDEX,
@@ -53,6 +54,7 @@ def _inspect(skopeo: Skopeo, reference: str, *extra: str) -> dict:
 def test_push_and_pull_back_to_layout_and_dir(
     skopeo: Skopeo, registry: DockyardServer, tmp_path: Path
 ) -> None:
+    skopeo.login(registry)
     big = random.Random(7).randbytes(3 * 1024 * 1024)  # a layer that does not fit one read
     image = simple_image("roundtrip", extra_layer=big)
     source = _push(skopeo, registry, tmp_path, image, "e2e/roundtrip:v1")
@@ -67,7 +69,7 @@ def test_push_and_pull_back_to_layout_and_dir(
     for digest, data in image.blobs.items():
         assert (as_dir / digest.removeprefix("sha256:")).read_bytes() == data
 
-    with httpx.Client(base_url=registry.url, timeout=30) as client:
+    with httpx.Client(base_url=registry.url, auth=ADMIN, timeout=30) as client:
         got = client.get("/v2/e2e/roundtrip/manifests/v1", headers={"Accept": OCI_MANIFEST})
         assert got.status_code == 200
         assert got.content == image.manifest
@@ -78,6 +80,7 @@ def test_push_and_pull_back_to_layout_and_dir(
 def test_inspect_reports_digest_layers_and_architecture(
     skopeo: Skopeo, registry: DockyardServer, tmp_path: Path
 ) -> None:
+    skopeo.login(registry)
     image = simple_image("inspected", arch="arm64")
     reference = _push(skopeo, registry, tmp_path, image, "e2e/inspected:1.0")
 
@@ -96,6 +99,7 @@ def test_inspect_reports_digest_layers_and_architecture(
 
 
 def test_list_tags(skopeo: Skopeo, registry: DockyardServer, tmp_path: Path) -> None:
+    skopeo.login(registry)
     image = simple_image("tagged")
     layout = Layout(tmp_path / "tagged")
     layout.add_image(image, "src")
@@ -112,6 +116,7 @@ def test_list_tags(skopeo: Skopeo, registry: DockyardServer, tmp_path: Path) -> 
 def test_delete_removes_the_manifest(
     skopeo: Skopeo, registry: DockyardServer, tmp_path: Path
 ) -> None:
+    skopeo.login(registry)
     image = simple_image("doomed")
     reference = _push(skopeo, registry, tmp_path, image, "e2e/doomed:v1")
     kept = _push(skopeo, registry, tmp_path, simple_image("kept"), "e2e/doomed:other")
@@ -121,7 +126,7 @@ def test_delete_removes_the_manifest(
     gone = skopeo("inspect", "--tls-verify=false", reference, check=False)
     assert gone.returncode != 0
     assert "manifest unknown" in gone.stderr.lower()
-    with httpx.Client(base_url=registry.url, timeout=30) as client:
+    with httpx.Client(base_url=registry.url, auth=ADMIN, timeout=30) as client:
         by_digest = client.get(f"/v2/e2e/doomed/manifests/{image.digest}")
         assert by_digest.status_code == 404
         assert by_digest.json()["errors"][0]["code"] == "MANIFEST_UNKNOWN"
@@ -132,6 +137,7 @@ def test_delete_removes_the_manifest(
 def test_multiarch_push_all_and_pull_each_platform(
     skopeo: Skopeo, registry: DockyardServer, tmp_path: Path
 ) -> None:
+    skopeo.login(registry)
     multi = build_multiarch("multi")
     layout = Layout(tmp_path / "multi")
     layout.add_multiarch(multi, "src")
@@ -140,7 +146,7 @@ def test_multiarch_push_all_and_pull_each_platform(
 
     raw = skopeo("inspect", "--tls-verify=false", "--raw", reference).stdout
     assert raw.encode() == multi.index
-    with httpx.Client(base_url=registry.url, timeout=30) as client:
+    with httpx.Client(base_url=registry.url, auth=ADMIN, timeout=30) as client:
         head = client.head("/v2/e2e/multi/manifests/v1", headers={"Accept": OCI_INDEX})
         assert head.headers["docker-content-digest"] == multi.digest
         assert head.headers["content-type"] == OCI_INDEX
@@ -163,6 +169,7 @@ def test_multiarch_push_all_and_pull_each_platform(
 def test_same_image_in_two_repositories_is_stored_once(
     skopeo: Skopeo, registry: DockyardServer, tmp_path: Path
 ) -> None:
+    skopeo.login(registry)
     image = simple_image("shared")
     _push(skopeo, registry, tmp_path, image, "team-a/app:v1")
     assert _stored(registry) == sorted(image.blobs)
@@ -183,6 +190,7 @@ def test_same_image_in_two_repositories_is_stored_once(
 def test_copy_between_repositories(
     skopeo: Skopeo, registry: DockyardServer, tmp_path: Path
 ) -> None:
+    skopeo.login(registry)
     multi = build_multiarch("copied")
     layout = Layout(tmp_path / "copied")
     layout.add_multiarch(multi, "src")
@@ -201,7 +209,7 @@ def test_copy_between_repositories(
     assert mounted, "skopeo should have mounted layers from the source repository"
     raw = skopeo("inspect", "--tls-verify=false", "--raw", destination).stdout
     assert raw.encode() == multi.index
-    with httpx.Client(base_url=registry.url, timeout=30) as client:
+    with httpx.Client(base_url=registry.url, auth=ADMIN, timeout=30) as client:
         for image in multi.images.values():
             for digest, data in image.blobs.items():
                 got = client.get(f"/v2/e2e/destination/blobs/{digest}")
@@ -213,6 +221,8 @@ def test_copy_between_two_registries(
     skopeo: Skopeo, make_registry: MakeRegistry, tmp_path: Path
 ) -> None:
     first, second = make_registry("first"), make_registry("second")
+    skopeo.login(first)
+    skopeo.login(second)
     image = simple_image("travelling")
     source = _push(skopeo, first, tmp_path, image, "e2e/app:v1")
 
@@ -226,6 +236,7 @@ def test_copy_between_two_registries(
 def test_docker_schema2_conversion_round_trip(
     skopeo: Skopeo, registry: DockyardServer, tmp_path: Path
 ) -> None:
+    skopeo.login(registry)
     image = simple_image("docker-format")
     layout = Layout(tmp_path / "docker-format")
     layout.add_image(image, "src")
@@ -238,7 +249,7 @@ def test_docker_schema2_conversion_round_trip(
     assert [layer["digest"] for layer in manifest["layers"]] == image.layer_digests
     info = _inspect(skopeo, reference)
     assert info["Digest"] == sha256(raw.encode())
-    with httpx.Client(base_url=registry.url, timeout=30) as client:
+    with httpx.Client(base_url=registry.url, auth=ADMIN, timeout=30) as client:
         got = client.get("/v2/e2e/docker-format/manifests/v1", headers={"Accept": DOCKER_MANIFEST})
         assert got.headers["content-type"] == DOCKER_MANIFEST
         assert got.content == raw.encode()
@@ -252,6 +263,7 @@ def test_docker_schema2_conversion_round_trip(
 def test_umoci_built_image_round_trip(
     skopeo: Skopeo, umoci: str, registry: DockyardServer, tmp_path: Path
 ) -> None:
+    skopeo.login(registry)
     root = tmp_path / "umoci"
     files = {"bin/app": b"#!/bin/sh\necho umoci\n", "etc/motd": b"built by umoci\n" * 50}
     umoci_image(root, "v1", files, umoci=umoci)

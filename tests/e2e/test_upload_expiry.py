@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from tests.conftest import ADMIN
 from tests.e2e.conftest import MakeRegistry
 from tests.e2e.images import sha256
 
@@ -26,7 +27,7 @@ def _slow(chunks: int, delay: float) -> Iterator[bytes]:
 
 def test_abandoned_upload_is_swept(make_registry: MakeRegistry) -> None:
     registry = make_registry(env=FAST_SWEEP)
-    with httpx.Client(base_url=registry.url, timeout=30) as client:
+    with httpx.Client(base_url=registry.url, auth=ADMIN, timeout=30) as client:
         start = client.post("/v2/e2e/abandoned/blobs/uploads/")
         location = start.headers["location"]
         assert client.patch(location, content=CHUNK).status_code == 202
@@ -54,7 +55,7 @@ def test_upload_outliving_its_expiry_is_never_published_wrong(
     chunks = 40  # 4 s of upload against a 1 s expiry swept every second
     data = CHUNK * chunks
     digest = sha256(data)
-    with httpx.Client(base_url=registry.url, timeout=60) as client:
+    with httpx.Client(base_url=registry.url, auth=ADMIN, timeout=60) as client:
         if style == "monolithic":
             done = client.post(
                 f"/v2/e2e/slow/blobs/uploads/?digest={digest}", content=_slow(chunks, 0.1)

@@ -9,7 +9,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from dockyard.errors import Code, RegistryError
+from dockyard.errors import Code, Problem, RegistryError
 from dockyard.meta.base import MetadataUnavailable
 from dockyard.storage.base import StorageUnavailable
 
@@ -20,8 +20,31 @@ def render(error: RegistryError) -> Response:
     return JSONResponse(error.body(), status_code=error.status, headers=error.headers)
 
 
-async def registry_error(_request: Request, exc: Exception) -> Response:
+def _is_management(request: Request) -> bool:
+    return request.url.path.startswith(("/api/", "/auth/"))
+
+
+def render_problem(problem: Problem, headers: dict[str, str] | None = None) -> Response:
+    return JSONResponse(
+        problem.body(),
+        status_code=problem.status,
+        headers=headers,
+        media_type="application/problem+json",
+    )
+
+
+async def problem_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, Problem)
+    return render_problem(exc)
+
+
+async def registry_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RegistryError)
+    if _is_management(request):
+        # The management API speaks problem+json; the registry's own errors (a bad login, a
+        # lockout, an outage) keep their status and headers.
+        title = exc.code.name.replace("_", " ").title()
+        return render_problem(Problem(exc.status, title, exc.message), exc.headers)
     return render(exc)
 
 
@@ -60,6 +83,7 @@ async def unexpected(_request: Request, _exc: Exception) -> Response:
 
 EXCEPTION_HANDLERS = {
     RegistryError: registry_error,
+    Problem: problem_error,
     MetadataUnavailable: _unavailable("database"),
     StorageUnavailable: _unavailable("blob storage"),
     HTTPException: http_error,

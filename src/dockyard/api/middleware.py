@@ -5,12 +5,45 @@ from __future__ import annotations
 import logging
 import time
 from typing import Any
+from urllib.parse import unquote_plus
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 access_log = logging.getLogger("dockyard.access")
 
 _API_VERSION = (b"docker-distribution-api-version", b"registry/2.0")
+
+# Query parameters that can carry a secret (an OAuth2 code, a token, a SAML response): the
+# access log shows that they were there, never what they were.
+SECRET_PARAMETERS = frozenset(
+    {
+        "code",
+        "state",
+        "token",
+        "access_token",
+        "refresh_token",
+        "id_token",
+        "password",
+        "client_secret",
+        "secret",
+        "samlresponse",
+        "samlrequest",
+        "signature",
+        "relaystate",
+    }
+)
+
+
+def redact(query: str) -> str:
+    if not query:
+        return query
+    parts = []
+    for pair in query.split("&"):
+        key, sep, _value = pair.partition("=")
+        if sep and unquote_plus(key).lower() in SECRET_PARAMETERS:
+            pair = f"{key}=***"
+        parts.append(pair)
+    return "&".join(parts)
 
 
 class RegistryHeadersAndAccessLog:
@@ -38,7 +71,7 @@ class RegistryHeadersAndAccessLog:
         finally:
             if self.log_requests:
                 client = scope.get("client") or ("-", 0)
-                query = scope.get("query_string", b"").decode("latin-1")
+                query = redact(scope.get("query_string", b"").decode("latin-1"))
                 access_log.info(
                     '%s "%s %s%s" %s %.1fms',
                     client[0],

@@ -9,7 +9,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from dockyard.api.access import authorize, gate, may, require_login
 from dockyard.api.blob_response import blob_response
+from dockyard.auth.actions import Action
+from dockyard.auth.policy import ProjectFacts, decide, project_of
+from dockyard.auth.principal import Principal
 from dockyard.errors import Code, RegistryError
 from dockyard.oci.names import InvalidName, validate_name
 from dockyard.registry.listing import Page, parse_page_size
@@ -20,6 +24,8 @@ from dockyard.registry.uploads import upload_headers
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 
 Endpoint = Callable[[Request], Awaitable[Response]]
+# What a route needs: an action, or a function of the request that says which.
+Need = Action | Callable[[Request], Action]
 
 
 def _registry(request: Request) -> Registry:
@@ -48,13 +54,14 @@ def _created(location: str, digest: str, **extra: str) -> Response:
     return Response(status_code=201, headers=headers)
 
 
-async def base(_request: Request) -> Response:
+async def base(request: Request) -> Response:
+    await require_login(request)
     return JSONResponse({})
 
 
 async def start_upload(request: Request) -> Response:
     name, registry, query = _name(request), _registry(request), request.query_params
-    if "mount" in query and "from" in query:
+    if "mount" in query and "from" in query and await _may_pull(request, query["from"]):
         mounted = await registry.uploads.mount(name, query["mount"], query["from"])
         if mounted is not None:
             return _created(f"/v2/{name}/blobs/{mounted}", str(mounted))
@@ -65,6 +72,15 @@ async def start_upload(request: Request) -> Response:
         return _created(f"/v2/{name}/blobs/{digest}", str(digest))
     state = await registry.uploads.start(name)
     return Response(status_code=202, headers=upload_headers(state))
+
+
+async def _may_pull(request: Request, source: str) -> bool:
+    """A mount from a repository the pusher may not pull falls back to a plain upload."""
+    try:
+        name = validate_name(source)
+    except InvalidName as exc:
+        raise RegistryError(Code.NAME_INVALID, f"mount source: {exc}") from None
+    return await may(request, Action.PULL, name)
 
 
 async def upload_status(request: Request) -> Response:
@@ -167,9 +183,42 @@ async def list_tags(request: Request) -> Response:
 
 
 async def catalog(request: Request) -> Response:
+    principal = await _catalog_reader(request)
     n = parse_page_size(request.query_params.get("n"))
-    page = await _registry(request).listing.catalog(n, request.query_params.get("last"))
+    listing, last = _registry(request).listing, request.query_params.get("last")
+    if principal.is_admin:
+        page = await listing.catalog(n, last)
+    else:
+        page = await listing.catalog_filtered(n, last, _pull_checker(request, principal))
     return _paged(request, "repositories", page, {})
+
+
+async def _catalog_reader(request: Request) -> Principal:
+    """Anyone logged in lists the repositories they may pull; a token must carry
+    `registry:catalog:*` and then stands for its subject as they are now."""
+    principal = await require_login(request)
+    if principal.token is None:
+        return principal
+    access = gate(request).access
+    if principal.token.allows("registry", "catalog", "*"):
+        current = await access.reload(principal.kind, principal.name)
+        if current is not None:
+            return current
+    raise RegistryError(Code.DENIED, "the token does not allow listing the catalog")
+
+
+def _pull_checker(request: Request, principal: Principal) -> Callable[[str], Awaitable[bool]]:
+    access, facts_by_project = gate(request).access, dict[str, ProjectFacts]()
+    store = _registry(request).store
+
+    async def visible(repository: str) -> bool:
+        project = project_of(repository)
+        if project not in facts_by_project:
+            async with store.transaction(readonly=True) as tx:
+                facts_by_project[project] = await access.facts(tx, project, principal)
+        return bool(decide(principal, Action.PULL, facts_by_project[project], repository))
+
+    return visible
 
 
 async def referrers(request: Request) -> Response:
@@ -182,12 +231,28 @@ async def referrers(request: Request) -> Response:
     return JSONResponse(result.index, headers=headers, media_type=OCI_INDEX)
 
 
-def _methods(path: str, **handlers: Endpoint) -> Route:
-    """One route per URL, so a wrong method gets a 405 whose Allow lists every method."""
+def _delete_manifest_need(request: Request) -> Action:
+    reference = request.path_params["reference"]
+    return Action.DELETE if ":" in reference else Action.TAG_DELETE
+
+
+def _guarded(handler: Endpoint, need: Need) -> Endpoint:
+    async def endpoint(request: Request) -> Response:
+        action = need if isinstance(need, Action) else need(request)
+        await authorize(request, action, _name(request))
+        return await handler(request)
+
+    return endpoint
+
+
+def _methods(path: str, **handlers: tuple[Endpoint, Need]) -> Route:
+    """One route per URL, so a wrong method gets a 405 whose Allow lists every method; each
+    method declares the action it needs on the repository in the URL."""
+    guarded = {method: _guarded(*spec) for method, spec in handlers.items()}
 
     async def dispatch(request: Request) -> Response:
         method = "get" if request.method == "HEAD" else request.method.lower()
-        return await handlers[method](request)
+        return await guarded[method](request)
 
     return Route(path, dispatch, methods=[m.upper() for m in handlers])
 
@@ -198,18 +263,26 @@ _UPLOAD = f"{_NAME}/blobs/uploads/{{upload_id}}"
 routes = [
     Route("/v2/", base, methods=["GET"]),
     Route("/v2/_catalog", catalog, methods=["GET"]),
-    Route(f"{_NAME}/tags/list", list_tags, methods=["GET"]),
+    _methods(f"{_NAME}/tags/list", get=(list_tags, Action.PULL)),
     _methods(
         f"{_NAME}/manifests/{{reference}}",
-        get=get_manifest,
-        put=put_manifest,
-        delete=delete_manifest,
+        get=(get_manifest, Action.PULL),
+        put=(put_manifest, Action.PUSH),
+        delete=(delete_manifest, _delete_manifest_need),
     ),
-    Route(f"{_NAME}/blobs/uploads/", start_upload, methods=["POST"]),
-    Route(f"{_NAME}/blobs/uploads", start_upload, methods=["POST"]),
+    _methods(f"{_NAME}/blobs/uploads/", post=(start_upload, Action.PUSH)),
+    _methods(f"{_NAME}/blobs/uploads", post=(start_upload, Action.PUSH)),
     _methods(
-        _UPLOAD, get=upload_status, patch=upload_chunk, put=finish_upload, delete=cancel_upload
+        _UPLOAD,
+        get=(upload_status, Action.PUSH),
+        patch=(upload_chunk, Action.PUSH),
+        put=(finish_upload, Action.PUSH),
+        delete=(cancel_upload, Action.PUSH),
     ),
-    _methods(f"{_NAME}/blobs/{{digest}}", get=get_blob, delete=delete_blob),
-    Route(f"{_NAME}/referrers/{{digest}}", referrers, methods=["GET"]),
+    _methods(
+        f"{_NAME}/blobs/{{digest}}",
+        get=(get_blob, Action.PULL),
+        delete=(delete_blob, Action.DELETE),
+    ),
+    _methods(f"{_NAME}/referrers/{{digest}}", get=(referrers, Action.PULL)),
 ]

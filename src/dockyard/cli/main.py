@@ -10,12 +10,13 @@ from typing import Annotated, Any
 import typer
 
 from dockyard import __version__
-from dockyard.cli import db
+from dockyard.cli import auth, db
 from dockyard.cli.migrate import migrate
 from dockyard.cli.options import load_or_exit
 
 app = typer.Typer(help="Dockyard: an OCI container registry.", no_args_is_help=True)
 app.add_typer(db.app, name="db")
+app.add_typer(auth.app, name="auth")
 app.command("migrate")(migrate)
 
 

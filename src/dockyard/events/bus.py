@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from typing import Any
 
@@ -16,17 +16,26 @@ from dockyard.meta.base import Transaction
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Event], None]
+TransactionalHandler = Callable[[Transaction, Event], Awaitable[None]]
 
 
 class EventBus:
     def __init__(self) -> None:
         self._handlers: dict[type, list[Handler]] = defaultdict(list)
+        self._in_transaction: list[TransactionalHandler] = []
 
     def subscribe(self, event_type: type, handler: Handler) -> None:
         self._handlers[event_type].append(handler)
 
+    def subscribe_in_transaction(self, handler: TransactionalHandler) -> None:
+        """`handler` runs inside the publishing transaction and commits or rolls back with it
+        (the audit log); it must be quick and must not fail on good data."""
+        self._in_transaction.append(handler)
+
     async def publish(self, tx: Transaction, event: Event) -> None:
         await tx.outbox.add(type(event).__name__, _payload(event))
+        for handler in self._in_transaction:
+            await handler(tx, event)
         tx.after_commit.append(lambda: self._dispatch(event))
 
     def _dispatch(self, event: Event) -> None:

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from dockyard.meta import migrate
 from dockyard.meta.base import MetadataUnavailable
 from dockyard.meta.migrate import SchemaStatus
+from dockyard.meta.sql_auth import SqlAccess, SqlAudit, SqlIdentities, SqlKeys, SqlThrottle
 from dockyard.meta.sql_stores import (
     SqlBlobs,
     SqlJobs,
@@ -45,6 +46,11 @@ class SqlTransaction:
         self.tags = SqlTags(conn, dialect)
         self.outbox = SqlOutbox(conn, dialect)
         self.jobs = SqlJobs(conn, dialect)
+        self.identities = SqlIdentities(conn, dialect)
+        self.access = SqlAccess(conn, dialect)
+        self.audit = SqlAudit(conn, dialect)
+        self.throttle = SqlThrottle(conn, dialect)
+        self.keys = SqlKeys(conn, dialect)
         self.after_commit: list[Any] = []
 
 

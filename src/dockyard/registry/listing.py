@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from dockyard.errors import Code, RegistryError
@@ -45,6 +46,23 @@ class ListingService:
         async with self.store.transaction(readonly=True) as tx:
             items = await tx.repos.list(last, None if n is None else n + 1)
         return _page(items, n)
+
+    async def catalog_filtered(
+        self, n: int | None, last: str | None, visible: Callable[[str], Awaitable[bool]]
+    ) -> Page:
+        """The catalog as one principal may see it: pages hold `n` visible names."""
+        found: list[str] = []
+        batch = 500
+        while n is None or len(found) <= n:
+            async with self.store.transaction(readonly=True) as tx:
+                items = await tx.repos.list(last, batch)
+            for name in items:
+                if await visible(name):
+                    found.append(name)
+            if len(items) < batch:
+                break
+            last = items[-1]
+        return _page(found, n)
 
 
 def _page(items: list[str], n: int | None) -> Page:

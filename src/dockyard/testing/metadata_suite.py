@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 
 import pytest
 
+from dockyard.meta.auth_records import AuditQuery, AuditRecord, LoginFailures, SigningKeyRecord
 from dockyard.meta.base import MetadataStore
 from dockyard.meta.records import ManifestRecord, ManifestReference
 
@@ -30,6 +32,26 @@ def manifest(repo: str, digest: str, subject: str | None = None, artifact: str |
         payload=b"{}\n",
         annotations={"k": "v"} if artifact else None,
     )
+
+
+def audit_entries() -> list[AuditRecord]:
+    """Six entries; `at` (100 … 105) names each in assertions."""
+    return [
+        AuditRecord(100.0, "alice", "user", "login.ok", "ok", address="10.0.0.1"),
+        AuditRecord(
+            101.0,
+            "alice",
+            "user",
+            "push",
+            "ok",
+            target="team_a/app@sha256:1",
+            detail={"tag": "v1", "nested": {"n": [1, 2.5, None, True]}, "ü": "ß ✓"},
+        ),
+        AuditRecord(102.0, "bob", "user", "login.failed", "denied", address="::1"),
+        AuditRecord(103.0, "robot$ci", "robot", "push", "ok", target="teamXa/app@sha256:2"),
+        AuditRecord(104.0, "bob", "user", "delete", "ok", target="team%/x"),
+        AuditRecord(105.0, "system", "system", "login", "ok", detail={}),
+    ]
 
 
 class _Boom(Exception):
@@ -219,3 +241,128 @@ class MetadataStoreSuite:
             # Restarted with a shorter interval: due after it, not at the old schedule.
             assert not await tx.jobs.claim("sweep", "b", now=240.0, lease_until=300.0, interval=10)
             assert await tx.jobs.claim("sweep", "b", now=241.0, lease_until=301.0, interval=10)
+
+    async def test_audit_entries_come_back_newest_first_by_every_filter(
+        self, store: MetadataStore
+    ) -> None:
+        entries = audit_entries()
+        async with store.transaction() as tx:
+            for entry in entries:
+                await tx.audit.add(entry)
+
+        async def found(**query: object) -> list[AuditRecord]:
+            async with store.transaction(readonly=True) as tx:
+                return await tx.audit.query(AuditQuery(**query))  # type: ignore[arg-type]
+
+        async def ats(**query: object) -> list[int]:
+            return [int(r.at) for r in await found(**query)]
+
+        every = await found()
+        assert [replace(r, id=None) for r in every] == entries[::-1]  # detail round-trips
+        assert all(isinstance(r.id, int) for r in every)
+        assert [r.id for r in every] == sorted((r.id for r in every), reverse=True)
+        assert await ats(actor="alice") == [101, 100]
+        assert await ats(action="push") == [103, 101]
+        assert await ats(action="login.") == [102, 100]  # a prefix ends in "."
+        assert await ats(action="login") == [105]  # otherwise exact
+        assert await ats(action="log") == []
+        assert await ats(target_prefix="team") == [104, 103, 101]
+        assert await ats(target_prefix="team_a/") == [101]  # "_" is no wildcard
+        assert await ats(target_prefix="team%") == [104]  # nor is "%"
+        assert await ats(target_prefix="team%/x@") == []
+        assert await ats(outcome="denied") == [102]
+        assert await ats(since=101.0, until=104.0) == [103, 102, 101]  # [since, until)
+        assert await ats(actor="alice", action="login.", outcome="ok") == [100]
+        assert await ats(actor="bob", since=103.0) == [104]
+        first = await found(limit=2)
+        assert [int(r.at) for r in first] == [105, 104]
+        assert await ats(before_id=first[-1].id, limit=2) == [103, 102]
+        assert await ats(before_id=first[-1].id, actor="alice") == [101, 100]
+        assert await ats(before_id=every[-1].id) == []
+
+    async def test_audit_keeps_entries_with_overlong_values(self, store: MetadataStore) -> None:
+        """Part of an entry comes from clients (the user name of a failed login): however long,
+        the entry is written, and keeps the start of each value."""
+        long = AuditRecord(1.0, "a" * 900, "user" * 50, "login" * 50, "failed" * 50, "t" * 900)
+        async with store.transaction() as tx:
+            await tx.audit.add(replace(long, address="1" * 900))
+        async with store.transaction(readonly=True) as tx:
+            (found,) = await tx.audit.query(AuditQuery())
+        for given, kept, at_least in (
+            (long.actor, found.actor, 255),
+            (long.target, found.target, 400),  # a repository name and a sha512 digest
+            (long.action, found.action, 64),
+            ("1" * 900, found.address, 45),  # an IPv6 address
+        ):
+            assert kept is not None and given.startswith(kept) and len(kept) >= at_least
+
+    async def test_login_failures_upsert_and_clear(self, store: MetadataStore) -> None:
+        first = LoginFailures("user:alice", 1, 100.0, None)
+        locked = LoginFailures("user:alice", 5, 100.0, 400.5)
+        address = LoginFailures("address:10.0.0.1", 2, 50.0, None)
+        async with store.transaction() as tx:
+            assert await tx.throttle.get("user:alice") is None
+            await tx.throttle.put(first)
+            await tx.throttle.put(address)
+        async with store.transaction() as tx:
+            assert await tx.throttle.get("user:alice") == first
+            await tx.throttle.put(locked)
+        async with store.transaction() as tx:
+            assert await tx.throttle.get("user:alice") == locked
+            await tx.throttle.clear("user:alice")
+            await tx.throttle.clear("user:nobody")
+        async with store.transaction(readonly=True) as tx:
+            assert await tx.throttle.get("user:alice") is None
+            assert await tx.throttle.get("address:10.0.0.1") == address
+
+    async def test_login_failures_count_in_one_window_and_lock(self, store: MetadataStore) -> None:
+        async def fail(key: str, now: float, limit: int = 3) -> LoginFailures:
+            async with store.transaction() as tx:
+                return await tx.throttle.record_failure(key, now, 60.0, limit, 300.0)
+
+        assert await fail("user:a", 100.0) == LoginFailures("user:a", 1, 100.0, None)
+        assert await fail("user:a", 110.0) == LoginFailures("user:a", 2, 100.0, None)
+        assert await fail("user:a", 120.0) == LoginFailures("user:a", 3, 100.0, 420.0)
+        # A failure after the window starts a new one; a lock lasts its own time.
+        assert await fail("user:a", 161.0) == LoginFailures("user:a", 1, 161.0, 420.0)
+        assert await fail("user:b", 5.0, limit=1) == LoginFailures("user:b", 1, 5.0, 305.0)
+        # Failures at once on many replicas all count.
+        await asyncio.gather(*(fail("address:x", 200.0, limit=100) for _ in range(10)))
+        async with store.transaction() as tx:
+            assert await tx.throttle.get("address:x") == LoginFailures("address:x", 10, 200.0, None)
+            await tx.throttle.clear("user:a")
+        assert await fail("user:a", 170.0) == LoginFailures("user:a", 1, 170.0, None)
+        # User names come from clients: long ones that share a start count on their own.
+        one, two = ("user:" + "x" * 900 + end for end in "12")
+        await fail(one, 300.0)
+        assert await fail(one, 301.0) == LoginFailures(one, 2, 300.0, None)
+        assert await fail(two, 302.0) == LoginFailures(two, 1, 302.0, None)
+        async with store.transaction() as tx:
+            await tx.throttle.clear(one)
+            assert await tx.throttle.get(one) is None
+            assert await tx.throttle.get(two) == LoginFailures(two, 1, 302.0, None)
+
+    async def test_signing_keys_rotate_retire_and_prune(self, store: MetadataStore) -> None:
+        k1, k2, k3 = (
+            SigningKeyRecord(f"k{n}", "es256", f"pem{n}", created_at=100.0 * n) for n in (1, 2, 3)
+        )
+        session = SigningKeyRecord("s1", "session", "secret", created_at=150.0)
+        async with store.transaction() as tx:
+            for key in (k2, k1, session, k3):
+                assert await tx.keys.add(key)
+            assert not await tx.keys.add(replace(k1, material="other", kind="session"))
+        async with store.transaction() as tx:
+            assert await tx.keys.keys("es256") == [k3, k2, k1]  # newest first
+            assert await tx.keys.keys("session") == [session]
+            assert await tx.keys.keys("none") == []
+            assert await tx.keys.retire("es256", before=250.0, at=260.0) == 2
+            assert await tx.keys.retire("es256", before=250.0, at=270.0) == 0  # already retired
+        async with store.transaction() as tx:
+            retired = [replace(k2, retired_at=260.0), replace(k1, retired_at=260.0)]
+            assert await tx.keys.keys("es256") == [k3, *retired]
+            assert await tx.keys.keys("session") == [session]  # other kinds untouched
+            assert await tx.keys.prune("es256", retired_before=260.0) == 0
+            assert await tx.keys.prune("es256", retired_before=261.0) == 2
+            assert await tx.keys.prune("es256", retired_before=1e12) == 0  # k3 is not retired
+            assert await tx.keys.keys("es256") == [k3]
+            assert await tx.keys.keys("session") == [session]

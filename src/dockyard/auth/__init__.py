@@ -1,0 +1,1 @@
+"""Principals, authenticators, tokens and the one policy that decides access."""

@@ -1,0 +1,242 @@
+"""Turning credentials into a principal: passwords (local or LDAP), personal access tokens,
+robot secrets, registry tokens. Failures are counted and audited; nothing secret is logged."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from typing import Protocol
+
+from dockyard.auth import secrets
+from dockyard.auth.access import AccessControl, robot_usable
+from dockyard.auth.identity import ExternalIdentity, IdentitySourceUnavailable
+from dockyard.auth.passwords import Passwords, VerifiedLogins
+from dockyard.auth.principal import Kind, Principal, TokenAccess
+from dockyard.auth.throttle import LoginThrottle
+from dockyard.auth.tokens import InvalidToken, TokenService
+from dockyard.errors import Code, RegistryError
+from dockyard.meta.auth_records import NewUser, UserRecord
+from dockyard.meta.base import MetadataStore, Transaction
+
+ROBOT_PREFIX = "robot$"
+BAD_CREDENTIALS = "invalid username or password"
+
+
+class PasswordSource(Protocol):
+    """An identity source that checks a user name and password (LDAP)."""
+
+    source: str
+
+    async def authenticate(self, username: str, password: str) -> ExternalIdentity | None: ...
+
+
+class Authenticator:
+    def __init__(
+        self,
+        store: MetadataStore,
+        access: AccessControl,
+        passwords: Passwords,
+        throttle: LoginThrottle,
+        tokens: TokenService,
+        password_source: PasswordSource | None = None,
+    ) -> None:
+        self._store = store
+        self._access = access
+        self._passwords = passwords
+        self._throttle = throttle
+        self._tokens = tokens
+        self._source = password_source
+        # A directory round trip (and a write of the user's groups) per registry request would
+        # make LDAP the bottleneck of every push; a success is remembered as briefly as a
+        # verified local password.
+        self._remembered = VerifiedLogins(passwords.cache_seconds)
+        # Clients that send basic credentials with every request (curl, scripts, some CI
+        # tools) would otherwise cost a throttle check, the user and their groups each time.
+        # A group change reaches such a client within the cache time, as it reaches a token.
+        self._recent: RecentPrincipals = RecentPrincipals(passwords.cache_seconds)
+
+    async def basic(
+        self, username: str, password: str, address: str | None, audit_success: bool
+    ) -> Principal:
+        recent = self._recent.get(username, password)
+        if recent is not None and not audit_success and await self._unchanged(*recent):
+            return recent[0]
+        lockout = await self._throttle.check(username, address)
+        if lockout is not None:
+            await self._access.audit.write(
+                "login", username, "locked", principal=_named(username), address=address
+            )
+            raise RegistryError(
+                Code.TOOMANYREQUESTS,
+                lockout.message,
+                headers={"Retry-After": str(lockout.retry_after)},
+            )
+        principal, reason = await self._check(username, password)
+        if principal is None:
+            await self._access.audit.write(
+                "login", username, "failed", {"reason": reason}, _named(username), address
+            )
+            caused = await self._throttle.failed(username, address)
+            if caused is not None:
+                raise RegistryError(
+                    Code.TOOMANYREQUESTS,
+                    caused.message,
+                    headers={"Retry-After": str(caused.retry_after)},
+                )
+            raise RegistryError(Code.UNAUTHORIZED, BAD_CREDENTIALS)
+        await self._throttle.succeeded(username)
+        if principal.kind is Kind.USER and secrets.split_access_token(password) is None:
+            version = await self._access.token_version(principal)
+            self._recent.put(username, password, principal, version)
+        if audit_success:
+            await self._access.audit.write(
+                "login", username, "ok", principal=principal, address=address
+            )
+        return principal
+
+    async def _unchanged(self, principal: Principal, version: int) -> bool:
+        """One indexed read instead of the whole login: the password is unchanged and the
+        account not disabled since (either bumps the token version)."""
+        async with self._store.transaction(readonly=True) as tx:
+            user = await tx.identities.user(principal.name)
+        return user is not None and not user.disabled and user.token_version == version
+
+    async def _check(self, username: str, password: str) -> tuple[Principal | None, str]:
+        if not username or not password:
+            return None, "empty credentials"
+        if username.startswith(ROBOT_PREFIX):
+            return await self._robot(username, password)
+        async with self._store.transaction(readonly=True) as tx:
+            user = await tx.identities.user(username)
+            pat = secrets.split_access_token(password)
+            if user is not None and pat is not None:
+                return await self._personal_token(tx, user, *pat)
+            if user is not None and user.source == "local":
+                if not await self._passwords.verify(user.password_hash, password):
+                    return None, "wrong password"
+                if user.disabled:
+                    return None, "account disabled"
+                return _via(await self._access.user_principal(tx, user), "password"), "ok"
+        if self._source is not None and (user is None or user.source == self._source.source):
+            return await self._external(username, password)
+        await self._passwords.burn()
+        return None, "unknown user"
+
+    async def _robot(self, name: str, secret: str) -> tuple[Principal | None, str]:
+        async with self._store.transaction(readonly=True) as tx:
+            robot = await tx.access.robot(name)
+        if robot is None or not secrets.matches(secret, robot.secret_hash):
+            return None, "wrong robot secret" if robot else "unknown robot"
+        if not robot_usable(robot):
+            return None, "robot disabled or expired"
+        return _via(self._access.robot_principal(robot), "robot"), "ok"
+
+    async def _personal_token(
+        self, tx: Transaction, user: UserRecord, token_id: str, secret: str
+    ) -> tuple[Principal | None, str]:
+        token = await tx.identities.token(token_id)
+        if token is None or token.user_id != user.id:
+            return None, "unknown access token"
+        if not secrets.matches(secret, token.secret_hash):
+            return None, "wrong access token"
+        if token.expires_at is not None and token.expires_at <= time.time():
+            return None, "access token expired"
+        if user.disabled:
+            return None, "account disabled"
+        return _via(await self._access.user_principal(tx, user), f"pat:{token.id}"), "ok"
+
+    async def _external(self, username: str, password: str) -> tuple[Principal | None, str]:
+        assert self._source is not None
+        remembered = self._remembered.get(username, password)
+        if remembered is not None:
+            async with self._store.transaction(readonly=True) as tx:
+                user = await tx.identities.user(remembered)
+                if user is not None and not user.disabled:
+                    return _via(await self._access.user_principal(tx, user), "password"), "ok"
+        try:
+            identity = await self._source.authenticate(username, password)
+        except IdentitySourceUnavailable as exc:
+            raise RegistryError(
+                Code.UNAVAILABLE,
+                f"the {self._source.source} server cannot be reached; try again shortly",
+                headers={"Retry-After": "5"},
+            ) from exc
+        if identity is None:
+            return None, f"rejected by {self._source.source}"
+        principal, reason = await self.external_login(identity)
+        if principal is not None:
+            self._remembered.put(username, password, principal.name)
+        return principal, reason
+
+    async def external_login(self, identity: ExternalIdentity) -> tuple[Principal | None, str]:
+        """A person an identity source vouched for: created on first login, their groups
+        refreshed on every login."""
+        if not 0 < len(identity.username) <= 255 or len(identity.subject) > 500:
+            return None, f"{identity.source} sent a user name or subject Dockyard cannot store"
+        async with self._store.transaction() as tx:
+            user = await tx.identities.user_by_subject(identity.source, identity.subject)
+            if user is None:
+                taken = await tx.identities.user(identity.username)
+                if taken is not None:
+                    return None, f"user name {identity.username!r} belongs to another account"
+                user = await tx.identities.add_user(
+                    NewUser(
+                        username=identity.username,
+                        source=identity.source,
+                        subject=identity.subject,
+                        email=identity.email,
+                        display_name=identity.display_name,
+                    )
+                )
+            if user.disabled:
+                return None, "account disabled"
+            await tx.identities.update_user(
+                user.username,
+                email=identity.email,
+                display_name=identity.display_name,
+                last_login_at=time.time(),
+            )
+            await tx.identities.set_groups(user.id, identity.source, identity.groups)
+            return _via(await self._access.user_principal(tx, user), "password"), "ok"
+
+    async def bearer(self, token: str) -> Principal:
+        try:
+            claims = await self._tokens.verify(token)
+        except InvalidToken as exc:
+            raise RegistryError(Code.UNAUTHORIZED, f"invalid registry token: {exc}") from None
+        grants: dict[tuple[str, str], frozenset[str]] = {}
+        for entry in claims.get("access") or []:
+            if isinstance(entry, dict):
+                key = (str(entry.get("type")), str(entry.get("name")))
+                grants[key] = grants.get(key, frozenset()) | frozenset(
+                    str(a) for a in entry.get("actions") or []
+                )
+        kind = Kind(claims.get("kind", Kind.USER.value))
+        return Principal(kind, str(claims["sub"]), token=TokenAccess(grants))
+
+
+class RecentPrincipals:
+    """HMAC(name, password) → the user they proved and that user's token version then."""
+
+    def __init__(self, seconds: float) -> None:
+        self._logins = VerifiedLogins(seconds)
+        self._principals: dict[str, tuple[Principal, int]] = {}
+
+    def get(self, username: str, password: str) -> tuple[Principal, int] | None:
+        name = self._logins.get(username, password)
+        return self._principals.get(name) if name is not None else None
+
+    def put(self, username: str, password: str, principal: Principal, version: int) -> None:
+        if len(self._principals) > 4096:
+            self._principals.clear()
+        self._principals[principal.name] = (principal, version)
+        self._logins.put(username, password, principal.name)
+
+
+def _via(principal: Principal, credential: str) -> Principal:
+    return replace(principal, credential=credential)
+
+
+def _named(username: str) -> Principal:
+    kind = Kind.ROBOT if username.startswith(ROBOT_PREFIX) else Kind.USER
+    return Principal(kind, username)
