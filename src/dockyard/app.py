@@ -148,7 +148,7 @@ def create_app(settings: Settings) -> Starlette:
     app.state.gate = gate
     app.state.tokens = tokens
     app.state.sessions = SessionSigner(store, settings.auth.session_hours * 3600)
-    app.state.user_admin = UserAdmin(store, gate.access, passwords)
+    app.state.user_admin = UserAdmin(store, gate.access, passwords, gate.authenticator.throttle)
     app.state.project_admin = ProjectAdmin(store, gate.access)
     app.state.oidc = OidcClient(settings.auth.oidc) if settings.auth.oidc else None
     app.state.saml = SamlServiceProvider(settings.auth.saml) if settings.auth.saml else None

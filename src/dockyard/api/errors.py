@@ -59,8 +59,17 @@ def _unavailable(what: str) -> Callable[[Request, Exception], Awaitable[Response
     return handler
 
 
-async def http_error(_request: Request, exc: Exception) -> Response:
+async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
+    if _is_management(request):
+        titles = {404: "Not Found", 405: "Method Not Allowed"}
+        detail = (
+            "no such endpoint; see /api/v1/openapi.json"
+            if exc.status_code == 404
+            else ("this method is not supported on this URL")
+        )
+        title = titles.get(exc.status_code, "Error")
+        return render_problem(Problem(exc.status_code, title, detail), exc.headers)
     if exc.status_code == 405:
         error = RegistryError(
             Code.UNSUPPORTED, "this method is not supported on this URL", headers=exc.headers

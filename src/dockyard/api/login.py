@@ -16,6 +16,7 @@ from dockyard.api.access import client_address, gate
 from dockyard.api.sessions import end_session, signer, start_session
 from dockyard.auth.identity import ExternalIdentity, IdentityRejected, IdentitySourceUnavailable
 from dockyard.auth.oidc import LoginState, OidcClient
+from dockyard.auth.principal import Kind
 from dockyard.auth.saml import SamlServiceProvider
 from dockyard.errors import Problem, invalid
 
@@ -43,20 +44,24 @@ async def login(request: Request) -> Response:
             raise invalid("the body must be JSON with username and password") from None
     else:
         data = dict(await request.form())
+    if not isinstance(data, dict):
+        raise invalid("the body must be a JSON object with username and password")
     username, password = data.get("username"), data.get("password")
     if not isinstance(username, str) or not isinstance(password, str):
         raise invalid("username and password are required")
     principal = await gate(request).authenticator.basic(
         username, password, client_address(request), audit_success=True
     )
+    if principal.kind is not Kind.USER:
+        raise Problem(403, "Forbidden", "robot accounts use the registry and the API, not sessions")
     response = JSONResponse({"username": principal.name, "admin": principal.is_admin})
     await start_session(request, response, principal)
     return response
 
 
-async def logout(_request: Request) -> Response:
+async def logout(request: Request) -> Response:
     response = Response(status_code=204)
-    end_session(response)
+    await end_session(request, response)
     return response
 
 

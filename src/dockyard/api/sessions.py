@@ -1,6 +1,16 @@
-"""The session cookie: set at login, read on every management and dashboard request."""
+"""The session cookie: set at login, read on every management and dashboard request.
+
+The cookie carries a random session id (signed, so a forged one costs no database read); the
+database keeps its digest, the user and the fingerprint of the credential they logged in with.
+Logout deletes the row, so a copied cookie dies with it; a password change or a disable ends
+every session of the user, as it ends their refresh tokens.
+"""
 
 from __future__ import annotations
+
+import hashlib
+import secrets
+import time
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -17,23 +27,40 @@ def signer(request: Request) -> SessionSigner:
     return found
 
 
-async def session_principal(request: Request) -> Principal | None:
+def _key(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode()).hexdigest()
+
+
+async def _session_id(request: Request) -> str | None:
     value = request.cookies.get(COOKIE)
-    if not value:
+    data = await signer(request).loads(value) if value else None
+    session_id = data.get("s") if data else None
+    return session_id if isinstance(session_id, str) else None
+
+
+async def session_principal(request: Request) -> Principal | None:
+    session_id = await _session_id(request)
+    if session_id is None:
         return None
-    data = await signer(request).loads(value)
-    if data is None or data.get("k") != Kind.USER.value:
+    store = request.app.state.registry.store
+    async with store.transaction(readonly=True) as tx:
+        found = await tx.sessions.get(_key(session_id))
+    if found is None or found[2] <= time.time():
         return None
-    access = gate(request).access
-    return await access.refresh(Kind.USER.value, str(data.get("n")), data.get("v"))
+    username, stamp, _expires = found
+    return await gate(request).access.refresh(Kind.USER.value, username, stamp)
 
 
 async def start_session(request: Request, response: Response, principal: Principal) -> None:
-    access = gate(request).access
-    stamp = await access.stamp(principal)
-    value = await signer(request).dumps(
-        {"k": principal.kind.value, "n": principal.name, "v": stamp}
-    )
+    stamp = await gate(request).access.stamp(principal)
+    session_id = secrets.token_urlsafe(32)
+    now = time.time()
+    async with request.app.state.registry.store.transaction() as tx:
+        await tx.sessions.delete_expired(now)
+        await tx.sessions.add(
+            _key(session_id), principal.name, stamp, now + signer(request).max_age
+        )
+    value = await signer(request).dumps({"s": session_id})
     response.set_cookie(
         COOKIE,
         value,
@@ -45,5 +72,9 @@ async def start_session(request: Request, response: Response, principal: Princip
     )
 
 
-def end_session(response: Response) -> None:
+async def end_session(request: Request, response: Response) -> None:
+    session_id = await _session_id(request)
+    if session_id is not None:
+        async with request.app.state.registry.store.transaction() as tx:
+            await tx.sessions.delete(_key(session_id))
     response.delete_cookie(COOKIE, path="/")

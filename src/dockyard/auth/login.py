@@ -43,7 +43,7 @@ class Authenticator:
         self._store = store
         self._access = access
         self._passwords = passwords
-        self._throttle = throttle
+        self.throttle = throttle
         self._tokens = tokens
         self._source = password_source
         # A directory round trip (and a write of the user's groups) per registry request would
@@ -58,10 +58,15 @@ class Authenticator:
     async def basic(
         self, username: str, password: str, address: str | None, audit_success: bool
     ) -> Principal:
+        if "\x00" in username or len(username) > 255:
+            # No account has such a name; a database would refuse to even look it up.
+            raise RegistryError(Code.UNAUTHORIZED, BAD_CREDENTIALS)
         recent = self._recent.get(username, password)
-        if recent is not None and not audit_success and await self._unchanged(*recent):
-            return recent[0]
-        lockout = await self._throttle.check(username, address)
+        if recent is not None and not audit_success:
+            current = await self._current(*recent)
+            if current is not None:
+                return current
+        lockout = await self.throttle.check(username, address)
         if lockout is not None:
             await self._access.audit.write(
                 "login", username, "locked", principal=_named(username), address=address
@@ -76,7 +81,7 @@ class Authenticator:
             await self._access.audit.write(
                 "login", username, "failed", {"reason": reason}, _named(username), address
             )
-            caused = await self._throttle.failed(username, address)
+            caused = await self.throttle.failed(username, address)
             if caused is not None:
                 raise RegistryError(
                     Code.TOOMANYREQUESTS,
@@ -84,7 +89,7 @@ class Authenticator:
                     headers={"Retry-After": str(caused.retry_after)},
                 )
             raise RegistryError(Code.UNAUTHORIZED, BAD_CREDENTIALS)
-        await self._throttle.succeeded(username)
+        await self.throttle.succeeded(username)
         if principal.kind is Kind.USER and secrets.split_access_token(password) is None:
             version = await self._access.token_version(principal)
             self._recent.put(username, password, principal, version)
@@ -92,14 +97,30 @@ class Authenticator:
             await self._access.audit.write(
                 "login", username, "ok", principal=principal, address=address
             )
+            await self._note_use(principal)
         return principal
 
-    async def _unchanged(self, principal: Principal, version: int) -> bool:
-        """One indexed read instead of the whole login: the password is unchanged and the
-        account not disabled since (either bumps the token version)."""
+    async def _note_use(self, principal: Principal) -> None:
+        """When a user last logged in, and with which access token: on explicit logins only
+        (the token endpoint, the dashboard), not on every registry request."""
+        if principal.kind is not Kind.USER:
+            return
+        now = time.time()
+        async with self._store.transaction() as tx:
+            await tx.identities.update_user(principal.name, last_login_at=now)
+            if principal.credential and principal.credential.startswith("pat:"):
+                await tx.identities.touch_token(principal.credential[4:], now)
+
+    async def _current(self, principal: Principal, version: int) -> Principal | None:
+        """Two indexed reads instead of the whole login: the password is unchanged and the
+        account not disabled since (either bumps the token version); the admin flag and the
+        groups are read afresh, so a demotion takes effect at once."""
         async with self._store.transaction(readonly=True) as tx:
             user = await tx.identities.user(principal.name)
-        return user is not None and not user.disabled and user.token_version == version
+            if user is None or user.disabled or user.token_version != version:
+                return None
+            fresh = await self._access.user_principal(tx, user)
+        return replace(fresh, credential=principal.credential)
 
     async def _check(self, username: str, password: str) -> tuple[Principal | None, str]:
         if not username or not password:

@@ -12,7 +12,7 @@ from dockyard.auth import secrets
 from dockyard.auth.access import AccessControl
 from dockyard.auth.actions import BUILTIN_ROLES, Action, parse_actions
 from dockyard.auth.policy import decide, decide_system, granted_actions
-from dockyard.auth.principal import Principal
+from dockyard.auth.principal import Kind, Principal
 from dockyard.errors import Problem, conflict, forbidden, invalid, not_found
 from dockyard.meta.auth_records import (
     AuditQuery,
@@ -94,6 +94,9 @@ class ProjectAdmin:
 
     async def list(self, actor: Principal, last: str | None, limit: int) -> list[ProjectRecord]:
         """The projects the actor can see: all for admins, else public ones and their own."""
+        if actor.kind is Kind.USER and not actor.is_admin:
+            async with self._store.transaction(readonly=True) as tx:
+                return await tx.access.visible_projects(actor.name, actor.groups, last, limit)
         visible: list[ProjectRecord] = []
         cursor = last
         while len(visible) < limit:

@@ -11,13 +11,16 @@ from dockyard.auth import secrets
 from dockyard.auth.access import AccessControl
 from dockyard.auth.passwords import Passwords
 from dockyard.auth.policy import decide_system
-from dockyard.auth.principal import Kind, Principal
-from dockyard.errors import conflict, forbidden, invalid, not_found
+from dockyard.auth.principal import Kind, Principal, current_actor
+from dockyard.auth.throttle import LoginThrottle
+from dockyard.errors import Problem, conflict, forbidden, invalid, not_found
 from dockyard.meta.auth_records import AccessTokenRecord, NewUser, UserRecord
-from dockyard.meta.base import MetadataStore, Transaction
+from dockyard.meta.base import MetadataStore
 
 USERNAME = re.compile(r"[a-z0-9][a-z0-9._@-]{0,62}")
 MIN_PASSWORD = 12
+# Local groups; LDAP/OIDC/SAML group names arrive as the source spells them ("qa, europe").
+GROUP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._@,-]{0,254}")
 
 
 @dataclass(frozen=True)
@@ -26,29 +29,23 @@ class NewToken:
     token: str  # shown once
 
 
-async def _drop_user_grants(tx: Transaction, username: str) -> None:
-    cursor: str | None = None
-    while True:
-        batch = await tx.access.projects(cursor, 500)
-        for project in batch:
-            for found in await tx.access.grants_for(project.name, username, ()):
-                if found.subject_kind == "user":
-                    await tx.access.delete_grant(project.name, found.id)
-        if len(batch) < 500:
-            return
-        cursor = batch[-1].name
-
-
 def check_password(password: str) -> None:
     if len(password) < MIN_PASSWORD:
         raise invalid(f"a password needs at least {MIN_PASSWORD} characters")
 
 
 class UserAdmin:
-    def __init__(self, store: MetadataStore, access: AccessControl, passwords: Passwords) -> None:
+    def __init__(
+        self,
+        store: MetadataStore,
+        access: AccessControl,
+        passwords: Passwords,
+        throttle: LoginThrottle,
+    ) -> None:
         self._store = store
         self._access = access
         self._passwords = passwords
+        self._throttle = throttle
 
     def _require_admin(self, actor: Principal, operation: str) -> None:
         decision = decide_system(actor, operation)
@@ -132,16 +129,22 @@ class UserAdmin:
             raise not_found(f"no user {username!r}")
         if user.source != "local":
             raise invalid(f"{username} logs in through {user.source}; change the password there")
-        if (
-            own
-            and not actor.is_admin
-            and (current is None or not await self._passwords.verify(user.password_hash, current))
-        ):
-            raise forbidden("the current password is wrong")
+        if own and not actor.is_admin:
+            await self._check_current(user.username, user.password_hash, current)
         password_hash = await self._passwords.hash(password)
         async with self._store.transaction() as tx:
             await tx.identities.update_user(username, password_hash=password_hash)
         await self._access.audit.write("user.password", username, "ok")
+
+    async def _check_current(self, username: str, stored: str | None, current: str | None) -> None:
+        """The current password, guessed through a stolen session, counts as a failed login."""
+        address = current_actor.get()
+        where = address.address if address else None
+        if await self._throttle.check(username, where) is not None:
+            raise Problem(429, "Too Many Requests", "too many wrong passwords; try again later")
+        if current is None or not await self._passwords.verify(stored, current):
+            await self._throttle.failed(username, where)
+            raise forbidden("the current password is wrong")
 
     async def delete(self, actor: Principal, username: str) -> None:
         self._require_admin(actor, "delete users")
@@ -151,15 +154,17 @@ class UserAdmin:
             if not await tx.identities.delete_user(username):
                 raise not_found(f"no user {username!r}")
             # Grants name their subject: a later account with this name is someone else.
-            await _drop_user_grants(tx, username)
+            await tx.access.delete_grants_of("user", username)
         await self._access.audit.write("user.delete", username, "ok")
 
     # --- groups ------------------------------------------------------------------------------
 
     async def create_group(self, actor: Principal, name: str, description: str | None) -> None:
         self._require_admin(actor, "create groups")
-        if not name or len(name) > 255:
-            raise invalid("a group name needs 1 to 255 characters")
+        if not GROUP_NAME.fullmatch(name):
+            raise invalid(
+                "a group name needs 1 to 255 letters, digits, spaces or '.', '_', '@', ',', '-'"
+            )
         async with self._store.transaction() as tx:
             if not await tx.identities.add_group(name, description):
                 raise conflict(f"group {name!r} already exists")

@@ -149,6 +149,12 @@ class AccessStore(Protocol):
         self, project: str, subject_kind: str, subject: str, role: str, repositories: str
     ) -> GrantRecord: ...
     async def delete_grant(self, project: str, grant_id: int) -> bool: ...
+    async def delete_grants_of(self, subject_kind: str, subject: str) -> int: ...
+    async def visible_projects(
+        self, username: str, groups: Sequence[str], last: str | None, limit: int
+    ) -> list[ProjectRecord]:
+        """Public projects and those with a grant to the user or one of their groups."""
+
     async def grants(self, project: str) -> list[GrantRecord]: ...
     async def grants_for(
         self, project: str, username: str | None, groups: Sequence[str]
@@ -182,6 +188,17 @@ class ThrottleStore(Protocol):
         lock the key once `limit` failures fall in one window."""
 
 
+class SessionStore(Protocol):
+    """Dashboard sessions, keyed by a digest of the cookie's random id."""
+
+    async def add(self, session_id: str, username: str, stamp: str, expires_at: float) -> None: ...
+    async def get(self, session_id: str) -> tuple[str, str, float] | None:
+        """(username, stamp, expires_at)"""
+
+    async def delete(self, session_id: str) -> bool: ...
+    async def delete_expired(self, now: float) -> int: ...
+
+
 class KeyStore(Protocol):
     async def add(self, key: SigningKeyRecord) -> bool: ...
     async def keys(self, kind: str) -> list[SigningKeyRecord]:
@@ -204,6 +221,7 @@ class Transaction(Protocol):
     audit: AuditStore
     throttle: ThrottleStore
     keys: KeyStore
+    sessions: SessionStore
     after_commit: list[Any]
 
 

@@ -276,3 +276,16 @@ signing_keys = Table(
     Column("created_at", Float, nullable=False),
     Column("retired_at", Float),
 )
+
+# Dashboard and management API sessions: the cookie names one, and logout deletes it.
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),  # SHA-256 of the random id in the cookie
+    Column("username", NAME, nullable=False),
+    Column("stamp", String(200), nullable=False),  # the credential fingerprint at login
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Index("ix_sessions_username", "username"),
+    Index("ix_sessions_expires_at", "expires_at"),
+)

@@ -23,7 +23,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from dockyard.meta import migrate
 from dockyard.meta.base import MetadataUnavailable
 from dockyard.meta.migrate import SchemaStatus
-from dockyard.meta.sql_auth import SqlAccess, SqlAudit, SqlIdentities, SqlKeys, SqlThrottle
+from dockyard.meta.sql_auth import (
+    SqlAccess,
+    SqlAudit,
+    SqlIdentities,
+    SqlKeys,
+    SqlSessions,
+    SqlThrottle,
+)
 from dockyard.meta.sql_stores import (
     SqlBlobs,
     SqlJobs,
@@ -51,6 +58,7 @@ class SqlTransaction:
         self.audit = SqlAudit(conn, dialect)
         self.throttle = SqlThrottle(conn, dialect)
         self.keys = SqlKeys(conn, dialect)
+        self.sessions = SqlSessions(conn, dialect)
         self.after_commit: list[Any] = []
 
 

@@ -268,6 +268,32 @@ class SqlAccess(_SubStore):
         ).one()
         return GrantRecord(id=row.id, **values)
 
+    async def delete_grants_of(self, subject_kind: str, subject: str) -> int:
+        c = t.project_grants.c
+        stmt = delete(t.project_grants).where(c.subject_kind == subject_kind, c.subject == subject)
+        return (await self.conn.execute(stmt)).rowcount
+
+    async def visible_projects(
+        self, username: str, groups: Sequence[str], last: str | None, limit: int
+    ) -> list[ProjectRecord]:
+        """Public projects and those with a grant to the user or one of their groups."""
+        g = t.project_grants.c
+        mine = or_(
+            (g.subject_kind == "user") & (g.subject == username),
+            (g.subject_kind == "group") & g.subject.in_(list(groups)),
+        )
+        granted = select(g.project).where(mine)
+        name = self._lexical(t.projects.c.name)
+        stmt = (
+            select(t.projects)
+            .where(or_(t.projects.c.public.is_(True), t.projects.c.name.in_(granted)))
+            .order_by(name)
+            .limit(limit)
+        )
+        if last:
+            stmt = stmt.where(name > last)
+        return [ProjectRecord(**row._asdict()) for row in await self.conn.execute(stmt)]
+
     async def delete_grant(self, project: str, grant_id: int) -> bool:
         stmt = delete(t.project_grants).where(
             t.project_grants.c.project == project, t.project_grants.c.id == grant_id
@@ -498,4 +524,34 @@ class SqlKeys(_SubStore):
     async def prune(self, kind: str, retired_before: float) -> int:
         c = t.signing_keys.c
         stmt = delete(t.signing_keys).where(c.kind == kind, c.retired_at < retired_before)
+        return (await self.conn.execute(stmt)).rowcount
+
+
+class SqlSessions(_SubStore):
+    async def add(self, session_id: str, username: str, stamp: str, expires_at: float) -> None:
+        await self.conn.execute(
+            t.sessions.insert().values(
+                id=session_id,
+                username=username,
+                stamp=stamp,
+                created_at=time.time(),
+                expires_at=expires_at,
+            )
+        )
+
+    async def get(self, session_id: str) -> tuple[str, str, float] | None:
+        c = t.sessions.c
+        row = (
+            await self.conn.execute(
+                select(c.username, c.stamp, c.expires_at).where(c.id == session_id)
+            )
+        ).first()
+        return (row.username, row.stamp, row.expires_at) if row else None
+
+    async def delete(self, session_id: str) -> bool:
+        stmt = delete(t.sessions).where(t.sessions.c.id == session_id)
+        return (await self.conn.execute(stmt)).rowcount > 0
+
+    async def delete_expired(self, now: float) -> int:
+        stmt = delete(t.sessions).where(t.sessions.c.expires_at <= now)
         return (await self.conn.execute(stmt)).rowcount

@@ -2,7 +2,7 @@
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-29 09:00:54.325183
+Create Date: 2026-11-29 09:59:27.199260
 """
 
 from __future__ import annotations
@@ -66,6 +66,19 @@ def upgrade() -> None:
         sa.Column("created_at", sa.Float(), nullable=False),
         sa.PrimaryKeyConstraint("name"),
     )
+    op.create_table(
+        "sessions",
+        sa.Column("id", sa.String(length=64), nullable=False),
+        sa.Column("username", sa.String(length=255), nullable=False),
+        sa.Column("stamp", sa.String(length=200), nullable=False),
+        sa.Column("created_at", sa.Float(), nullable=False),
+        sa.Column("expires_at", sa.Float(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("sessions", schema=None) as batch_op:
+        batch_op.create_index("ix_sessions_expires_at", ["expires_at"], unique=False)
+        batch_op.create_index("ix_sessions_username", ["username"], unique=False)
+
     op.create_table(
         "signing_keys",
         sa.Column("kid", sa.String(length=64), nullable=False),
@@ -178,6 +191,11 @@ def downgrade() -> None:
 
     op.drop_table("users")
     op.drop_table("signing_keys")
+    with op.batch_alter_table("sessions", schema=None) as batch_op:
+        batch_op.drop_index("ix_sessions_username")
+        batch_op.drop_index("ix_sessions_expires_at")
+
+    op.drop_table("sessions")
     op.drop_table("roles")
     op.drop_table("projects")
     op.drop_table("login_failures")
