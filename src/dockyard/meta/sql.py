@@ -24,6 +24,7 @@ from dockyard.meta import migrate
 from dockyard.meta.base import MetadataUnavailable
 from dockyard.meta.migrate import SchemaStatus
 from dockyard.meta.sql_auth import SqlAccess, SqlAudit, SqlIdentities, SqlKeys, SqlThrottle
+from dockyard.meta.sql_inventory import SqlInventory
 from dockyard.meta.sql_stores import (
     SqlBlobs,
     SqlJobs,
@@ -33,6 +34,7 @@ from dockyard.meta.sql_stores import (
     SqlTags,
     SqlUploads,
 )
+from dockyard.meta.sql_usage import SqlUsage
 
 
 class SqlTransaction:
@@ -51,6 +53,8 @@ class SqlTransaction:
         self.audit = SqlAudit(conn, dialect)
         self.throttle = SqlThrottle(conn, dialect)
         self.keys = SqlKeys(conn, dialect)
+        self.usage = SqlUsage(conn, dialect)
+        self.inventory = SqlInventory(conn, dialect)
         self.after_commit: list[Any] = []
 
 
