@@ -24,8 +24,8 @@ system-deps:
 	scripts/install-system-deps.sh
 
 lint: $(VENV)/.installed
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/ruff format --check src tests bench scripts
 	$(BIN)/lint-imports
 
 test: $(VENV)/.installed system-deps lint

@@ -15,6 +15,10 @@ command -v ldapadd >/dev/null || needed+=(ldap-utils)
 command -v xmlsec1 >/dev/null || needed+=(xmlsec1)
 command -v dockerd >/dev/null || needed+=(docker.io)
 command -v podman >/dev/null || needed+=(podman)
+# The dashboard's browser tests and screenshots: Debian's chromium, driven by Playwright
+# (Playwright's own browser download cannot run here), and a font for readable pages.
+command -v chromium >/dev/null || needed+=(chromium)
+[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || needed+=(fonts-dejavu-core)
 if [ ${#needed[@]} -eq 0 ]; then
   exit 0
 fi

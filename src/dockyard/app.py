@@ -15,8 +15,10 @@ from dockyard.api.access import Gate
 from dockyard.api.errors import EXCEPTION_HANDLERS
 from dockyard.api.login import routes as login_routes
 from dockyard.api.manage import routes as manage_routes
+from dockyard.api.manage_registry import routes as manage_registry_routes
 from dockyard.api.middleware import RegistryHeadersAndAccessLog
 from dockyard.api.oci import routes as oci_routes
+from dockyard.api.openapi import routes as openapi_routes
 from dockyard.api.token import routes as token_routes
 from dockyard.auth.access import AccessControl
 from dockyard.auth.audit import AuditLog
@@ -32,9 +34,13 @@ from dockyard.auth.sessions import SessionSigner
 from dockyard.auth.throttle import LoginThrottle
 from dockyard.auth.tokens import TokenService
 from dockyard.events.bus import EventBus
+from dockyard.ext.base import ExtensionContext, ExtensionHost, load_extensions
 from dockyard.jobs.scheduler import Scheduler
 from dockyard.meta.sql import SqlMetadataStore
+from dockyard.registry.inventory import Inventory
+from dockyard.registry.removal import Removal
 from dockyard.registry.services import Registry
+from dockyard.registry.usage import UsageRecorder
 from dockyard.settings import Settings
 from dockyard.storage.base import StorageDriver, SupportsClose
 from dockyard.storage.filesystem import FilesystemDriver
@@ -116,6 +122,9 @@ def create_app(settings: Settings) -> Starlette:
     registry = Registry.build(storage, store, bus, settings.registry, redirect)
     passwords = build_passwords(settings)
     gate, tokens = build_gate(settings, store, bus, passwords)
+    usage = UsageRecorder(store)
+    usage.attach(bus)
+    extensions = ExtensionHost()  # loaded by wire_extensions once every service exists
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -127,19 +136,33 @@ def create_app(settings: Settings) -> Starlette:
             settings.registry.upload_sweep_interval_seconds,
             lambda: _expire_uploads(registry, settings),
         )
+        for task in extensions.tasks():
+            scheduler.every(task.name, task.interval, task.run)
+        await extensions.startup()
         sweeper = asyncio.create_task(scheduler.run_forever())
+        counter = asyncio.create_task(usage.run(settings.registry.usage_flush_seconds))
         try:
             yield
         finally:
-            sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeper
+            for task in (sweeper, counter):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await usage.close()
+            await extensions.shutdown()
             await store.close()
             if isinstance(storage, SupportsClose):
                 await storage.close()
 
     app = Starlette(
-        routes=[*token_routes, *oci_routes, *login_routes, *manage_routes],
+        routes=[
+            *token_routes,
+            *oci_routes,
+            *login_routes,
+            *manage_routes,
+            *manage_registry_routes,
+            *openapi_routes,
+        ],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         lifespan=lifespan,
     )
@@ -150,10 +173,45 @@ def create_app(settings: Settings) -> Starlette:
     app.state.sessions = SessionSigner(store, settings.auth.session_hours * 3600)
     app.state.user_admin = UserAdmin(store, gate.access, passwords, gate.authenticator.throttle)
     app.state.project_admin = ProjectAdmin(store, gate.access)
+    app.state.inventory = Inventory(store, storage, gate.access)
+    app.state.removal = Removal(store, gate.access, registry.manifests, registry.blobs)
+    app.state.usage = usage
     app.state.oidc = OidcClient(settings.auth.oidc) if settings.auth.oidc else None
     app.state.saml = SamlServiceProvider(settings.auth.saml) if settings.auth.saml else None
+    wire_extensions(app, extensions, settings, store, bus, registry)
     app.add_middleware(RegistryHeadersAndAccessLog, log_requests=settings.server.access_log)
     return app
+
+
+# Services an extension may find in `ExtensionContext.services` when this build wires them.
+OPTIONAL_SERVICES = ("inventory", "removal")
+
+
+def wire_extensions(
+    app: Starlette,
+    host: ExtensionHost,
+    settings: Settings,
+    store: SqlMetadataStore,
+    bus: EventBus,
+    registry: Registry,
+) -> None:
+    """Optional subsystems (dockyard.ext), through one door for built-in and third-party
+    ones. Their routes come after the core's, so a core route always wins."""
+    state = app.state
+    context = ExtensionContext(
+        settings=settings,
+        store=store,
+        bus=bus,
+        registry=registry,
+        gate=state.gate,
+        sessions=state.sessions,
+        user_admin=state.user_admin,
+        project_admin=state.project_admin,
+        services={n: getattr(state, n) for n in OPTIONAL_SERVICES if hasattr(state, n)},
+    )
+    host.extensions = load_extensions(context, settings.extensions)
+    app.router.routes.extend(host.routes())
+    host.subscribe(bus)
 
 
 async def _expire_uploads(registry: Registry, settings: Settings) -> None:

@@ -78,6 +78,9 @@ class RegistrySettings(Section):
     delete_enabled: bool = True
     upload_expiry_seconds: int = Field(24 * 3600, gt=0)
     upload_sweep_interval_seconds: int = Field(600, gt=0)
+    usage_flush_seconds: float = Field(
+        5.0, gt=0, description="how often pull counts counted in memory are added to the database"
+    )
 
 
 class Settings(BaseSettings):
@@ -93,6 +96,10 @@ class Settings(BaseSettings):
     auth: AuthSettings = AuthSettings()
     # The first start's admin password (DOCKYARD_ADMIN_PASSWORD); random and printed if unset.
     admin_password: str | None = Field(None, repr=False)
+    # Optional subsystems, one section each: `extensions: {ui: {enabled: false}}`. Each section
+    # is checked at start by its extension's own model (dockyard.ext.base), which forbids
+    # unknown keys; a section naming no installed extension stops the server too.
+    extensions: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     @classmethod
     def settings_customise_sources(

@@ -11,10 +11,11 @@ from sqlalchemy.exc import IntegrityError
 from dockyard.meta.sql import SqlMetadataStore
 from dockyard.testing.metadata_auth_suite import MetadataAuthSuite
 from dockyard.testing.metadata_suite import MetadataStoreSuite
+from dockyard.testing.metadata_usage_suite import MetadataUsageSuite
 from tests.conftest import PG_URL
 
 
-class TestSqlite(MetadataStoreSuite, MetadataAuthSuite):
+class TestSqlite(MetadataStoreSuite, MetadataAuthSuite, MetadataUsageSuite):
     constraint_error = IntegrityError
 
     @pytest.fixture
@@ -25,7 +26,7 @@ class TestSqlite(MetadataStoreSuite, MetadataAuthSuite):
         await store.close()
 
 
-class TestPostgresql(MetadataStoreSuite, MetadataAuthSuite):
+class TestPostgresql(MetadataStoreSuite, MetadataAuthSuite, MetadataUsageSuite):
     constraint_error = IntegrityError
 
     @pytest.fixture

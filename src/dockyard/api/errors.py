@@ -51,10 +51,11 @@ async def registry_error(request: Request, exc: Exception) -> Response:
 def _unavailable(what: str) -> Callable[[Request, Exception], Awaitable[Response]]:
     """A 503 for an outage of one backing service; the client is told when to retry."""
 
-    async def handler(_request: Request, exc: Exception) -> Response:
+    async def handler(request: Request, exc: Exception) -> Response:
         log.error("%s unavailable: %s", what, exc)
         message = f"the registry's {what} is unavailable; try again shortly"
-        return render(RegistryError(Code.UNAVAILABLE, message, headers={"Retry-After": "5"}))
+        error = RegistryError(Code.UNAVAILABLE, message, headers={"Retry-After": "5"})
+        return await registry_error(request, error)
 
     return handler
 
@@ -83,11 +84,11 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return render(error)
 
 
-async def unexpected(_request: Request, _exc: Exception) -> Response:
+async def unexpected(request: Request, _exc: Exception) -> Response:
     # Starlette re-raises after this handler, so the server logs the traceback once.
-    return render(
-        RegistryError(Code.UNKNOWN, "internal error; the server log has the details", status=500)
-    )
+    message = "internal error; the server log has the details"
+    error = RegistryError(Code.UNKNOWN, message, status=500)
+    return await registry_error(request, error)
 
 
 EXCEPTION_HANDLERS = {

@@ -135,7 +135,9 @@ async def delete_blob(request: Request) -> Response:
 async def get_manifest(request: Request) -> Response:
     name = _name(request)
     accept = request.headers.getlist("accept")
-    record = await _registry(request).manifests.get(name, request.path_params["reference"], accept)
+    record = await _registry(request).manifests.get(
+        name, request.path_params["reference"], accept, pulled=request.method == "GET"
+    )
     headers = {"Docker-Content-Digest": record.digest, "ETag": f'"{record.digest}"'}
     if request.method == "HEAD":
         headers["Content-Length"] = str(record.size)

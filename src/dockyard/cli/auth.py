@@ -8,14 +8,16 @@ import getpass
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
 from dockyard.cli.options import load_or_exit
-from dockyard.meta.auth_records import AuditRecord
-from dockyard.meta.sql import SqlMetadataStore
-from dockyard.settings import Settings
+
+if TYPE_CHECKING:
+    from dockyard.meta.auth_records import AuditRecord
+    from dockyard.meta.sql import SqlMetadataStore
+    from dockyard.settings import Settings
 
 app = typer.Typer(help="Access control: signing keys, password recovery.", no_args_is_help=True)
 
@@ -43,6 +45,8 @@ CLI_RESET = "dockyard auth reset-password"
 
 def _entry(action: str, target: str, detail: dict[str, str]) -> AuditRecord:
     """An operator's change on the database itself: the actor is the system."""
+    from dockyard.meta.auth_records import AuditRecord
+
     return AuditRecord(time.time(), "system", "system", action, "ok", target, None, detail)
 
 

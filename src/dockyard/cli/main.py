@@ -10,19 +10,58 @@ from typing import Annotated, Any
 import typer
 
 from dockyard import __version__
-from dockyard.cli import auth, db
-from dockyard.cli.migrate import migrate
+from dockyard.cli import (
+    auth,
+    commands_access,
+    commands_audit,
+    commands_login,
+    commands_projects,
+    commands_registry,
+    commands_users,
+    db,
+)
 from dockyard.cli.options import load_or_exit
 
-app = typer.Typer(help="Dockyard: an OCI container registry.", no_args_is_help=True)
+# No local variables in tracebacks: they would show passwords and tokens.
+app = typer.Typer(
+    help="Dockyard: an OCI container registry.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
 app.add_typer(db.app, name="db")
 app.add_typer(auth.app, name="auth")
-app.command("migrate")(migrate)
+
+# Remote commands: they talk to a running registry through its management API (docs/cli.md).
+app.command("login")(commands_login.login)
+app.command("logout")(commands_login.logout)
+app.add_typer(commands_projects.app, name="project")
+app.add_typer(commands_registry.repo_app, name="repo")
+app.add_typer(commands_registry.tag_app, name="tag")
+app.add_typer(commands_users.user_app, name="user")
+app.add_typer(commands_users.group_app, name="group")
+app.add_typer(commands_access.robot_app, name="robot")
+app.add_typer(commands_access.token_app, name="token")
+app.add_typer(commands_access.role_app, name="role")
+app.add_typer(commands_audit.app, name="audit")
 
 
 @app.callback()
 def main() -> None:
     """Dockyard: an OCI container registry."""
+
+
+@app.command("migrate")
+def migrate(
+    to: Annotated[Path, typer.Option(help="settings file of the target deployment")],
+    config: Annotated[Path | None, typer.Option(help="settings of the source")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="source data directory")] = None,
+) -> None:
+    """Copy every blob, repository, manifest and tag to the deployment `--to` describes."""
+    # Imported here: the whole server stack loads in ~2 s, which every remote command
+    # (`dockyard project list`, …) would otherwise pay on each run.
+    from dockyard.cli.migrate import migrate as run
+
+    run(to, config, data_dir)
 
 
 @app.command()

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from dockyard.settings import Settings, load_settings
+if TYPE_CHECKING:
+    from dockyard.settings import Settings
 
 
 def load_or_exit(config: Path | None, data_dir: Path | None, **overrides: Any) -> Settings:
+    # Imported here: settings pull in every identity source (SAML alone takes a second), which
+    # the remote commands (`dockyard login`, `dockyard project list`, …) never need.
+    from dockyard.settings import load_settings
+
     if data_dir is not None:
         overrides["data_dir"] = data_dir
     try:

@@ -38,6 +38,11 @@ class EventBus:
             await handler(tx, event)
         tx.after_commit.append(lambda: self._dispatch(event))
 
+    def notify(self, event: Event) -> None:
+        """Tell in-process subscribers at once, with no outbox row and no transaction: for
+        frequent, non-durable events (a pull) whose consumers aggregate in memory."""
+        self._dispatch(event)
+
     def _dispatch(self, event: Event) -> None:
         for handler in self._handlers.get(type(event), []):
             try:

@@ -49,4 +49,22 @@ class TagDeleted:
     digest: str | None
 
 
-Event = BlobUploaded | BlobMounted | BlobUnlinked | ManifestPushed | ManifestDeleted | TagDeleted
+@dataclass(frozen=True, slots=True)
+class ManifestPulled:
+    """A manifest was served by a GET. Not durable: `EventBus.notify`, never the outbox (a pull
+    must stay a read)."""
+
+    repository: str
+    digest: str
+    at: float
+
+
+Event = (
+    BlobUploaded
+    | BlobMounted
+    | BlobUnlinked
+    | ManifestPushed
+    | ManifestDeleted
+    | TagDeleted
+    | ManifestPulled
+)

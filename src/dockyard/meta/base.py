@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from dockyard.meta.auth_records import (
     AccessTokenRecord,
@@ -24,6 +24,11 @@ from dockyard.meta.records import (
     ManifestRecord,
     ManifestReference,
     OutboxEvent,
+    PullCount,
+    RepositoryCounts,
+    RepositoryRow,
+    TagRow,
+    Totals,
     UploadRecord,
 )
 
@@ -36,6 +41,8 @@ class RepoStore(Protocol):
     async def ensure(self, name: str) -> None: ...
     async def exists(self, name: str) -> bool: ...
     async def list(self, last: str | None, limit: int | None) -> list[str]: ...
+    async def delete_if_empty(self, name: str) -> bool:
+        """Forget a repository that holds no manifest and no blob link any more."""
 
 
 class BlobStore(Protocol):
@@ -208,6 +215,56 @@ class KeyStore(Protocol):
     async def prune(self, kind: str, retired_before: float) -> int: ...
 
 
+class UsageStore(Protocol):
+    """Push and pull counters; every write adds to what is there (replicas flush at once)."""
+
+    async def add_push(self, repository: str, day: int, at: float) -> None: ...
+    async def add_pulls(self, counts: Sequence[PullCount]) -> None: ...
+    async def forget_manifests(self, repository: str, digests: Sequence[str]) -> None: ...
+
+
+class InventoryStore(Protocol):
+    """Indexed read queries for the management API (see meta/sql_inventory.py)."""
+
+    async def repository(self, name: str) -> RepositoryRow | None: ...
+    async def repositories(
+        self,
+        project: str,
+        *,
+        q: str | None,
+        sort: Literal["name", "last_push", "pulls"],
+        after: tuple[Any, ...] | None,
+        limit: int,
+    ) -> list[RepositoryRow]: ...
+    async def counts(self, names: Sequence[str]) -> dict[str, RepositoryCounts]: ...
+    async def manifests(
+        self, repository: str, *, before: tuple[float, str] | None, limit: int, top_level: bool
+    ) -> list[ManifestRecord]: ...
+    async def manifests_by_digest(
+        self, repository: str, digests: Sequence[str]
+    ) -> list[ManifestRecord]: ...
+    async def blob_bytes(self, repository: str, manifests: Sequence[str]) -> dict[str, int]: ...
+    async def tags_of(
+        self, repository: str, digests: Sequence[str], cap: int
+    ) -> dict[str, tuple[list[str], int]]: ...
+    async def referrer_counts(self, repository: str, digests: Sequence[str]) -> dict[str, int]: ...
+    async def pulls(
+        self, repository: str, digests: Sequence[str]
+    ) -> dict[str, tuple[int, float | None]]: ...
+    async def parents(self, repository: str, digest: str) -> list[str]: ...
+    async def tags(
+        self, repository: str, *, q: str | None, last: str | None, limit: int
+    ) -> list[TagRow]: ...
+    async def blob_sizes(self, digests: Sequence[str]) -> dict[str, int]: ...
+    async def sharing(self, digest: str, repository: str, cap: int) -> tuple[int, list[str]]: ...
+    async def linked_blobs(self, repository: str, limit: int) -> list[str]: ...
+    async def totals(self, projects: Sequence[str] | None) -> Totals: ...
+    async def daily(
+        self, since_day: int, projects: Sequence[str] | None
+    ) -> list[tuple[int, int, int]]: ...
+    async def top(self, limit: int, projects: Sequence[str] | None) -> list[RepositoryRow]: ...
+
+
 class Transaction(Protocol):
     repos: RepoStore
     blobs: BlobStore
@@ -222,6 +279,8 @@ class Transaction(Protocol):
     throttle: ThrottleStore
     keys: KeyStore
     sessions: SessionStore
+    usage: UsageStore
+    inventory: InventoryStore
     after_commit: list[Any]
 
 

@@ -50,3 +50,53 @@ class OutboxEvent:
     topic: str
     payload: dict[str, Any]
     created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class PullCount:
+    """Pulls of one manifest on one day (days since the epoch, UTC), counted in memory."""
+
+    repository: str
+    digest: str
+    day: int
+    pulls: int
+    last_pulled_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class RepositoryRow:
+    name: str
+    project: str
+    created_at: float
+    pulls: int
+    pushes: int
+    last_pushed_at: float | None
+    last_pulled_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class RepositoryCounts:
+    blob_bytes: int  # distinct blobs linked
+    manifest_bytes: int
+    tags: int
+    manifests: int
+
+
+@dataclass(frozen=True, slots=True)
+class TagRow:
+    name: str
+    digest: str
+    updated_at: float
+    media_type: str
+    artifact_type: str | None
+    manifest_size: int
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    storage_bytes: int
+    logical_bytes: int
+    projects: int
+    repositories: int
+    artifacts: int
+    tags: int

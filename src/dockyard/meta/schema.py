@@ -27,6 +27,17 @@ repositories = Table(
     metadata,
     Column("name", NAME, primary_key=True),
     Column("created_at", Float, nullable=False),
+    # Usage, kept up to date by registry/usage.py: pushes in the push's transaction, pulls
+    # counted in memory and added every few seconds. 0 in last_pushed_at means never.
+    Column("project", NAME),  # the first path segment of the name
+    Column("pulls", BigInteger, nullable=False, server_default="0"),
+    Column("pushes", BigInteger, nullable=False, server_default="0"),
+    Column("last_pushed_at", Float, nullable=False, server_default="0"),
+    Column("last_pulled_at", Float),
+    Index("ix_repositories_project_name", "project", "name"),
+    Index("ix_repositories_project_pulls", "project", "pulls", "name"),
+    Index("ix_repositories_project_pushed", "project", "last_pushed_at", "name"),
+    Index("ix_repositories_pulls", "pulls", "name"),
 )
 
 blobs = Table(
@@ -76,7 +87,10 @@ manifests = Table(
     Column("annotations", Text),
     Column("created_at", Float, nullable=False),
     ForeignKeyConstraint(["repository"], ["repositories.name"], ondelete="CASCADE"),
-    Index("ix_manifests_subject", "repository", "subject"),
+    # Referrers of a subject in push order, straight from the index.
+    Index("ix_manifests_subject", "repository", "subject", "created_at", "digest"),
+    # Newest first listings, and a repository's manifest bytes summed from the index alone.
+    Index("ix_manifests_pushed", "repository", "created_at", "digest", "size"),
 )
 
 manifest_references = Table(
@@ -94,11 +108,15 @@ manifest_references = Table(
     Index("ix_manifest_references_digest", "digest"),
 )
 
+# Tags are listed in byte order (the spec's "lexical"); on PostgreSQL the column says so itself,
+# so that the primary key serves `ORDER BY name COLLATE "C"` pages instead of a sort of them all.
+TAG = String(128).with_variant(String(128, collation="C"), "postgresql")
+
 tags = Table(
     "tags",
     metadata,
     Column("repository", NAME, primary_key=True),
-    Column("name", String(128), primary_key=True),
+    Column("name", TAG, primary_key=True),
     Column("digest", DIGEST, nullable=False),
     Column("updated_at", Float, nullable=False),
     ForeignKeyConstraint(
@@ -106,6 +124,28 @@ tags = Table(
         ["manifests.repository", "manifests.digest"],
         ondelete="CASCADE",
     ),
+    Index("ix_tags_digest", "repository", "digest", "name"),  # an artifact's tags, in order
+)
+
+# Pulls per manifest (no foreign key: counts flushed after a delete must not fail the flush).
+manifest_pulls = Table(
+    "manifest_pulls",
+    metadata,
+    Column("repository", NAME, primary_key=True),
+    Column("digest", DIGEST, primary_key=True),
+    Column("pulls", BigInteger, nullable=False),
+    Column("last_pulled_at", Float, nullable=False),
+)
+
+# Pulls and pushes per repository and day (days since the epoch, UTC).
+daily_usage = Table(
+    "daily_usage",
+    metadata,
+    Column("repository", NAME, primary_key=True),
+    Column("day", Integer, primary_key=True),
+    Column("pulls", BigInteger, nullable=False, server_default="0"),
+    Column("pushes", BigInteger, nullable=False, server_default="0"),
+    Index("ix_daily_usage_day", "day"),
 )
 
 outbox = Table(

@@ -31,6 +31,7 @@ from dockyard.meta.sql_auth import (
     SqlSessions,
     SqlThrottle,
 )
+from dockyard.meta.sql_inventory import SqlInventory
 from dockyard.meta.sql_stores import (
     SqlBlobs,
     SqlJobs,
@@ -40,6 +41,7 @@ from dockyard.meta.sql_stores import (
     SqlTags,
     SqlUploads,
 )
+from dockyard.meta.sql_usage import SqlUsage
 
 
 class SqlTransaction:
@@ -59,6 +61,8 @@ class SqlTransaction:
         self.throttle = SqlThrottle(conn, dialect)
         self.keys = SqlKeys(conn, dialect)
         self.sessions = SqlSessions(conn, dialect)
+        self.usage = SqlUsage(conn, dialect)
+        self.inventory = SqlInventory(conn, dialect)
         self.after_commit: list[Any] = []
 
 

@@ -37,7 +37,9 @@ class _SubStore:
 
 class SqlRepos(_SubStore):
     async def ensure(self, name: str) -> None:
-        stmt = self._insert(t.repositories).values(name=name, created_at=time.time())
+        stmt = self._insert(t.repositories).values(
+            name=name, created_at=time.time(), project=name.split("/", 1)[0]
+        )
         await self.conn.execute(stmt.on_conflict_do_nothing())
 
     async def exists(self, name: str) -> bool:
@@ -45,6 +47,19 @@ class SqlRepos(_SubStore):
             select(t.repositories.c.name).where(t.repositories.c.name == name)
         )
         return row.first() is not None
+
+    async def delete_if_empty(self, name: str) -> bool:
+        """Forget a repository that holds no manifest and no blob any more."""
+        in_use = [
+            select(table.c.repository).where(table.c.repository == name).limit(1)
+            for table in (t.manifests, t.blob_links)
+        ]
+        for query in in_use:
+            if (await self.conn.execute(query)).first() is not None:
+                return False
+        stmt = delete(t.repositories).where(t.repositories.c.name == name)
+        result = await self.conn.execute(stmt)
+        return bool(result.rowcount)
 
     async def list(self, last: str | None, limit: int | None) -> list[str]:
         name = self._lexical(t.repositories.c.name)

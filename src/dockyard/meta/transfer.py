@@ -25,6 +25,8 @@ ROW_TABLES: list[Table] = [
     t.manifests,
     t.manifest_references,
     t.tags,
+    t.manifest_pulls,
+    t.daily_usage,
     t.users,
     t.groups,
     t.user_groups,

@@ -5,11 +5,12 @@ The bytes as sent are stored and served unchanged; their digest is the manifest'
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from dockyard.errors import Code, RegistryError
 from dockyard.events.bus import EventBus
-from dockyard.events.types import ManifestDeleted, ManifestPushed, TagDeleted
+from dockyard.events.types import ManifestDeleted, ManifestPulled, ManifestPushed, TagDeleted
 from dockyard.meta.base import MetadataStore, Transaction
 from dockyard.meta.records import ManifestRecord, ManifestReference
 from dockyard.oci import mediatypes as mt
@@ -60,7 +61,11 @@ class ManifestService:
         self.require_references = require_references
         self.delete_enabled = delete_enabled
 
-    async def get(self, repository: str, reference: str, accept: list[str]) -> ManifestRecord:
+    async def get(
+        self, repository: str, reference: str, accept: list[str], *, pulled: bool = False
+    ) -> ManifestRecord:
+        """The manifest; `pulled` counts it as a pull (a GET, not a HEAD) for the usage
+        statistics, in memory (`ManifestPulled` goes to the bus, not to the database)."""
         ref = Reference.parse(reference)
         async with self.store.transaction(readonly=True) as tx:
             if ref.digest is not None:
@@ -78,6 +83,8 @@ class ManifestService:
                 "header does not list",
                 status=404,
             )
+        if pulled:
+            self.bus.notify(ManifestPulled(repository, record.digest, time.time()))
         return record
 
     async def put(

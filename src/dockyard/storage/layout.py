@@ -21,6 +21,11 @@ from dockyard.storage.base import InvalidPath
 _UPLOAD_ID = re.compile(r"[0-9a-f]{32}")  # fullmatch: `$` allows a trailing newline
 
 
+def probe_path() -> str:
+    """A path nothing is stored at: readiness checks stat it to see the store answer."""
+    return "health/probe"
+
+
 def blob_path(digest: Digest) -> str:
     return f"blobs/{digest.algorithm}/{digest.hex[:2]}/{digest.hex}/data"
 
