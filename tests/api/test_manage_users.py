@@ -664,3 +664,17 @@ def test_last_login_and_token_use_are_recorded(client: TestClient) -> None:
     tokens = client.get("/api/v1/me/tokens", auth=bob).json()["tokens"]
     assert [t["last_used_at"] is not None for t in tokens] == [True]
     assert client.get("/api/v1/users/bob", auth=ADMIN).json()["last_login_at"] is not None
+
+
+def test_a_personal_access_token_alone_is_a_bearer_credential(client: TestClient) -> None:
+    bob = add_user(client, "bob")
+    created = client.post("/api/v1/me/tokens", json={"name": "script"}, auth=bob).json()
+    bearer = {"Authorization": f"Bearer {created['token']}"}
+    assert client.get("/api/v1/me", headers=bearer).json()["username"] == "bob"
+    # It acts as bob, no more: bob is no admin.
+    assert_problem(client.get("/api/v1/users", headers=bearer), 403)
+    assert client.delete(f"/api/v1/me/tokens/{created['id']}", headers=bearer).status_code == 204
+    assert_problem(client.get("/api/v1/me", headers=bearer), 401, "personal access token")
+    garbage = {"Authorization": "Bearer dyp_0123456789abcdef_nope"}
+    assert_problem(client.get("/api/v1/me", headers=garbage), 401)
+    assert_problem(client.get("/api/v1/me", headers={"Authorization": "Bearer x"}), 401)

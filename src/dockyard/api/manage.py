@@ -129,9 +129,15 @@ async def principal(request: Request) -> Principal:
     _refuse_nul(request)
     found: Principal | None = None
     creds = basic_credentials(request)
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
     if creds is not None:
         found = await gate(request).authenticator.basic(
             *creds, client_address(request), audit_success=False
+        )
+    elif scheme.lower() == "bearer":
+        # Scripts may send a personal access token on its own: it names its user.
+        found = await gate(request).authenticator.personal_token(
+            value.strip(), client_address(request)
         )
     else:
         found = await session_principal(request)
@@ -143,7 +149,11 @@ async def principal(request: Request) -> Principal:
 async def logged_in(request: Request) -> Principal:
     found = await principal(request)
     if not found.authenticated:
-        raise Problem(401, "Unauthorized", "log in: basic auth, or a session from /auth/login")
+        raise Problem(
+            401,
+            "Unauthorized",
+            "log in: basic auth, a personal access token as Bearer, or a session from /auth/login",
+        )
     return found
 
 

@@ -22,7 +22,7 @@ from dockyard.api.openapi_schemas import components, ref
 
 RENDERER = "rapidoc-min.js"  # RapiDoc 9.3.8 (MIT), from npm; see static/README.md
 PROBLEM = "application/problem+json"
-SECURITY = [{"basicAuth": []}, {"sessionCookie": []}]
+SECURITY = [{"basicAuth": []}, {"personalAccessToken": []}, {"sessionCookie": []}]
 
 
 def _parameters(op: Op) -> list[dict[str, Any]]:
@@ -91,7 +91,8 @@ def document() -> dict[str, Any]:
             "description": (
                 "Projects, members, robots, repositories, artifacts, tags, audit and statistics "
                 "of a Dockyard registry. Authenticate with HTTP basic auth (a password, a "
-                "personal access token or a robot secret) or the session cookie from "
+                "personal access token or a robot secret), a personal access token as a Bearer "
+                "token, or the session cookie from "
                 "/auth/login. Errors are RFC 9457 problem details. Lists are paged with "
                 "`limit` and `last` (each page says its `next_last`)."
             ),
@@ -107,6 +108,11 @@ def document() -> dict[str, Any]:
             "schemas": components(),
             "securitySchemes": {
                 "basicAuth": {"type": "http", "scheme": "basic"},
+                "personalAccessToken": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "a personal access token (dyp_…) on its own",
+                },
                 "sessionCookie": {"type": "apiKey", "in": "cookie", "name": "dockyard_session"},
             },
         },

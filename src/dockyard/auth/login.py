@@ -111,6 +111,23 @@ class Authenticator:
             if principal.credential and principal.credential.startswith("pat:"):
                 await tx.identities.touch_token(principal.credential[4:], now)
 
+    async def personal_token(self, token: str, address: str | None) -> Principal:
+        """A personal access token presented alone (`Authorization: Bearer dyp_…`)."""
+        parts = secrets.split_access_token(token)
+        principal: Principal | None = None
+        if parts is not None:
+            async with self._store.transaction(readonly=True) as tx:
+                record = await tx.identities.token(parts[0])
+                user = await tx.identities.user_by_id(record.user_id) if record else None
+                if user is not None:
+                    principal, _reason = await self._personal_token(tx, user, *parts)
+        if principal is None:
+            await self._access.audit.write(
+                "login", None, "failed", {"reason": "bad access token"}, address=address
+            )
+            raise RegistryError(Code.UNAUTHORIZED, "invalid personal access token")
+        return principal
+
     async def _current(self, principal: Principal, version: int) -> Principal | None:
         """Two indexed reads instead of the whole login: the password is unchanged and the
         account not disabled since (either bumps the token version); the admin flag and the
