@@ -63,7 +63,7 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
             assert server.stop() == 0, server.log()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if not Path(CHROMIUM).exists():
         service_missing(f"Debian's chromium at {CHROMIUM} (apt-get install chromium)")

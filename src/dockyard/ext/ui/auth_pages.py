@@ -110,5 +110,5 @@ class AuthPages:
 
     async def logout(self, view: View) -> Response:
         response = view.redirect("/login", "You are logged out.")
-        end_session(response)
+        await end_session(view.request, response)
         return response
