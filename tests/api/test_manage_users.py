@@ -270,7 +270,7 @@ def test_patch_changes_email_and_admin(client: TestClient) -> None:
     assert client.get("/api/v1/users/bob", auth=ADMIN).json()["admin"] is True
 
 
-# The authenticator remembers who a name and password proved (auth/login.py RecentPrincipals,
+# The authenticator remembers who a name and password proved (auth/login.py `_recent`,
 # 60 s); the admin flag and groups must still take effect at once.
 
 

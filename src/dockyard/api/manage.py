@@ -7,113 +7,33 @@ import json
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict
-from typing import Annotated, Any, TypeVar
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from dockyard.api.access import basic_credentials, client_address, gate
+from dockyard.api.manage_models import (
+    GrantIn,
+    GroupIn,
+    NewUserIn,
+    PasswordIn,
+    ProjectIn,
+    ProjectPatch,
+    RobotIn,
+    RobotPatch,
+    RoleIn,
+    TokenIn,
+    UserPatch,
+    body,
+)
 from dockyard.api.sessions import session_principal
 from dockyard.auth.manage_projects import ProjectAdmin
 from dockyard.auth.manage_users import UserAdmin
 from dockyard.auth.principal import ANONYMOUS, Principal, RequestActor, current_actor
 from dockyard.errors import Problem, invalid
 from dockyard.meta.auth_records import AuditQuery, RobotPermission, UserRecord
-
-Body = TypeVar("Body", bound=BaseModel)
-
-
-# Text longer than its database column, or with a NUL (PostgreSQL refuses it), is the
-# client's mistake: a 422 here rather than a 500 from the database.
-Name = Annotated[str, Field(max_length=255)]
-Text = Annotated[str, Field(max_length=10_000)]
-
-
-def _has_nul(value: object) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
-
-
-class _In(BaseModel):
-    # Strict: `"admin": "yes"` or `"disabled": "0"` is a mistake to report, not to guess at.
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-    @model_validator(mode="after")
-    def _no_nul(self) -> _In:
-        if any(_has_nul(v) for v in self.__dict__.values()):
-            raise ValueError("text must not contain NUL characters")
-        return self
-
-
-class NewUserIn(_In):
-    username: Name
-    password: Text = Field(repr=False)
-    email: Name | None = None
-    admin: bool = False
-
-
-class UserPatch(_In):
-    email: Name | None = None
-    admin: bool | None = None
-    disabled: bool | None = None
-
-
-class PasswordIn(_In):
-    password: Text = Field(repr=False)
-    current_password: Text | None = Field(None, repr=False)
-
-
-class TokenIn(_In):
-    name: str
-    expires_in_days: int | None = Field(None, ge=1, le=3650)
-
-
-class GroupIn(_In):
-    name: str
-    description: Text | None = None
-
-
-class ProjectIn(_In):
-    name: Name
-    public: bool = False
-
-
-class ProjectPatch(_In):
-    public: bool
-
-
-class GrantIn(_In):
-    user: Name | None = None
-    group: Name | None = None
-    role: Annotated[str, Field(max_length=100)]
-    repositories: Name = "*"
-
-
-class RoleIn(_In):
-    name: Annotated[str, Field(max_length=100)]
-    actions: list[str]
-    description: Text | None = None
-
-
-class PermissionIn(_In):
-    repositories: Name
-    actions: list[str]
-
-
-class RobotIn(_In):
-    name: Name
-    permissions: list[PermissionIn]
-    expires_in_days: int | None = Field(None, ge=1, le=3650)
-    description: Text | None = None
-
-
-class RobotPatch(_In):
-    disabled: bool
 
 
 def _refuse_nul(request: Request) -> None:
@@ -155,16 +75,6 @@ async def logged_in(request: Request) -> Principal:
             "log in: basic auth, a personal access token as Bearer, or a session from /auth/login",
         )
     return found
-
-
-async def body(request: Request, model: type[Body]) -> Body:
-    try:
-        return model.model_validate_json(await request.body())
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors()
-        )
-        raise invalid(problems) from None
 
 
 def _users(request: Request) -> UserAdmin:

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, TypeAdapter
 
-from dockyard.api import manage
+from dockyard.api import manage_models as manage
 from dockyard.meta.auth_records import (
     AccessTokenRecord,
     AuditRecord,

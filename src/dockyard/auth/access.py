@@ -19,7 +19,6 @@ from dockyard.auth.policy import Decision, ProjectFacts, decide, granted_actions
 from dockyard.auth.principal import Kind, Principal
 from dockyard.auth.scopes import Scope
 from dockyard.auth.tokens import ResourceAccess
-from dockyard.errors import Code, RegistryError
 from dockyard.meta.auth_records import ProjectRecord, RobotRecord, UserRecord
 from dockyard.meta.base import MetadataStore, Transaction
 from dockyard.oci.names import InvalidName, validate_name
@@ -221,7 +220,3 @@ def _credential_in(stamp: str) -> str | None:
 
 def robot_usable(robot: RobotRecord) -> bool:
     return not robot.disabled and (robot.expires_at is None or robot.expires_at > time.time())
-
-
-def unauthorized(message: str) -> RegistryError:
-    return RegistryError(Code.UNAUTHORIZED, message)

@@ -10,7 +10,7 @@ from typing import Protocol
 from dockyard.auth import secrets
 from dockyard.auth.access import AccessControl, robot_usable
 from dockyard.auth.identity import ExternalIdentity, IdentitySourceUnavailable
-from dockyard.auth.passwords import Passwords, VerifiedLogins
+from dockyard.auth.passwords import Passwords, SecretKeyedCache
 from dockyard.auth.principal import Kind, Principal, TokenAccess
 from dockyard.auth.throttle import LoginThrottle
 from dockyard.auth.tokens import InvalidToken, TokenService
@@ -46,14 +46,12 @@ class Authenticator:
         self.throttle = throttle
         self._tokens = tokens
         self._source = password_source
-        # A directory round trip (and a write of the user's groups) per registry request would
-        # make LDAP the bottleneck of every push; a success is remembered as briefly as a
-        # verified local password.
-        self._remembered = VerifiedLogins(passwords.cache_seconds)
-        # Clients that send basic credentials with every request (curl, scripts, some CI
-        # tools) would otherwise cost a throttle check, the user and their groups each time.
-        # A group change reaches such a client within the cache time, as it reaches a token.
-        self._recent: RecentPrincipals = RecentPrincipals(passwords.cache_seconds)
+        # Who a name and password proved, and their token version then. Clients that send
+        # basic credentials with every request would otherwise cost a throttle check and the
+        # user's groups each time, and an LDAP user a directory round trip per token request.
+        self._recent: SecretKeyedCache[tuple[Principal, int]] = SecretKeyedCache(
+            passwords.cache_seconds
+        )
 
     async def basic(
         self, username: str, password: str, address: str | None, audit_success: bool
@@ -92,7 +90,7 @@ class Authenticator:
         await self.throttle.succeeded(username)
         if principal.kind is Kind.USER and secrets.split_access_token(password) is None:
             version = await self._access.token_version(principal)
-            self._recent.put(username, password, principal, version)
+            self._recent.put((principal, version), username, password)
         if audit_success:
             await self._access.audit.write(
                 "login", username, "ok", principal=principal, address=address
@@ -185,12 +183,10 @@ class Authenticator:
 
     async def _external(self, username: str, password: str) -> tuple[Principal | None, str]:
         assert self._source is not None
-        remembered = self._remembered.get(username, password)
-        if remembered is not None:
-            async with self._store.transaction(readonly=True) as tx:
-                user = await tx.identities.user(remembered)
-                if user is not None and not user.disabled:
-                    return _via(await self._access.user_principal(tx, user), "password"), "ok"
+        recent = self._recent.get(username, password)
+        current = await self._current(*recent) if recent is not None else None
+        if current is not None:
+            return current, "ok"
         try:
             identity = await self._source.authenticate(username, password)
         except IdentitySourceUnavailable as exc:
@@ -201,10 +197,7 @@ class Authenticator:
             ) from exc
         if identity is None:
             return None, f"rejected by {self._source.source}"
-        principal, reason = await self.external_login(identity)
-        if principal is not None:
-            self._remembered.put(username, password, principal.name)
-        return principal, reason
+        return await self.external_login(identity)
 
     async def external_login(self, identity: ExternalIdentity) -> tuple[Principal | None, str]:
         """A person an identity source vouched for: created on first login, their groups
@@ -251,24 +244,6 @@ class Authenticator:
                 )
         kind = Kind(claims.get("kind", Kind.USER.value))
         return Principal(kind, str(claims["sub"]), token=TokenAccess(grants))
-
-
-class RecentPrincipals:
-    """HMAC(name, password) → the user they proved and that user's token version then."""
-
-    def __init__(self, seconds: float) -> None:
-        self._logins = VerifiedLogins(seconds)
-        self._principals: dict[str, tuple[Principal, int]] = {}
-
-    def get(self, username: str, password: str) -> tuple[Principal, int] | None:
-        name = self._logins.get(username, password)
-        return self._principals.get(name) if name is not None else None
-
-    def put(self, username: str, password: str, principal: Principal, version: int) -> None:
-        if len(self._principals) > 4096:
-            self._principals.clear()
-        self._principals[principal.name] = (principal, version)
-        self._logins.put(username, password, principal.name)
 
 
 def _via(principal: Principal, credential: str) -> Principal:

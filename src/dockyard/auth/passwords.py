@@ -14,9 +14,41 @@ import hmac
 import secrets
 import time
 from collections import OrderedDict
+from typing import Generic, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+T = TypeVar("T")
+
+
+class SecretKeyedCache(Generic[T]):
+    """Values remembered for a while under HMAC(secret parts), least recently used out first.
+    Nothing stored would help anyone recover a secret."""
+
+    def __init__(self, seconds: float, size: int = 1024) -> None:
+        self.seconds = seconds
+        self._size = size
+        self._key = secrets.token_bytes(32)
+        self._entries: OrderedDict[bytes, tuple[float, T]] = OrderedDict()
+
+    def _key_for(self, parts: tuple[str, ...]) -> bytes:
+        return hmac.new(self._key, "\0".join(parts).encode(), hashlib.sha256).digest()
+
+    def get(self, *parts: str) -> T | None:
+        entry = self._entries.get(self._key_for(parts))
+        if entry is None or entry[0] <= time.monotonic():
+            return None
+        return entry[1]
+
+    def put(self, value: T, *parts: str) -> None:
+        if self.seconds <= 0:
+            return
+        key = self._key_for(parts)
+        self._entries[key] = (time.monotonic() + self.seconds, value)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self._size:
+            self._entries.popitem(last=False)
 
 
 class Passwords:
@@ -32,9 +64,8 @@ class Passwords:
             time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism
         )
         self.cache_seconds = cache_seconds
-        self._cache_size = cache_size
-        self._cache: OrderedDict[bytes, float] = OrderedDict()
-        self._key = secrets.token_bytes(32)
+        # Keyed by the stored hash too: a password change misses the cache at once.
+        self._verified: SecretKeyedCache[bool] = SecretKeyedCache(cache_seconds, cache_size)
         self._dummy: str | None = None
 
     async def hash(self, password: str) -> str:
@@ -43,13 +74,11 @@ class Passwords:
     async def verify(self, password_hash: str | None, password: str) -> bool:
         if not password_hash or not password:
             return False
-        key = hmac.new(self._key, f"{password_hash}\0{password}".encode(), hashlib.sha256).digest()
-        expires = self._cache.get(key)
-        if expires is not None and expires > time.monotonic():
+        if self._verified.get(password_hash, password):
             return True
         ok = await asyncio.to_thread(self._verify, password_hash, password)
         if ok:
-            self._remember(key)
+            self._verified.put(True, password_hash, password)
         return ok
 
     def _verify(self, password_hash: str, password: str) -> bool:
@@ -58,45 +87,9 @@ class Passwords:
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
 
-    def _remember(self, key: bytes) -> None:
-        self._cache[key] = time.monotonic() + self.cache_seconds
-        self._cache.move_to_end(key)
-        while len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
-
     async def burn(self) -> None:
         """Spend the time a verification would, so an unknown user name answers no faster
         than a wrong password."""
         if self._dummy is None:
             self._dummy = await self.hash(secrets.token_hex(8))
         await asyncio.to_thread(self._verify, self._dummy, "x")
-
-
-class VerifiedLogins:
-    """Logins an external source (LDAP) accepted recently: HMAC(name, password) → user name.
-    Nothing stored would help anyone recover a password."""
-
-    def __init__(self, seconds: float, size: int = 1024) -> None:
-        self._seconds = seconds
-        self._size = size
-        self._key = secrets.token_bytes(32)
-        self._entries: OrderedDict[bytes, tuple[float, str]] = OrderedDict()
-
-    def _key_for(self, username: str, password: str) -> bytes:
-        message = f"{username}\0{password}".encode()
-        return hmac.new(self._key, message, hashlib.sha256).digest()
-
-    def get(self, username: str, password: str) -> str | None:
-        entry = self._entries.get(self._key_for(username, password))
-        if entry is None or entry[0] <= time.monotonic():
-            return None
-        return entry[1]
-
-    def put(self, username: str, password: str, user: str) -> None:
-        if self._seconds <= 0:
-            return
-        key = self._key_for(username, password)
-        self._entries[key] = (time.monotonic() + self._seconds, user)
-        self._entries.move_to_end(key)
-        while len(self._entries) > self._size:
-            self._entries.popitem(last=False)

@@ -16,8 +16,8 @@ from dockyard.cli.remote import (
     InsecureOption,
     RegistryOption,
     YesOption,
-    confirm,
     connect,
+    delete_confirmed,
     fail,
     stored_login,
 )
@@ -180,10 +180,7 @@ def delete_robot(
 ) -> None:
     """Delete a robot account."""
     name = _robot_name(name)
-    confirm(f"Delete robot {name}?", yes)
-    with connect(registry, insecure) as api:
-        api.delete(f"/robots/{segment(name)}")
-    typer.echo(f"Deleted robot {name}.")
+    delete_confirmed(f"robot {name}", f"/robots/{segment(name)}", yes, registry, insecure)
 
 
 # --- personal access tokens -------------------------------------------------------------------
@@ -307,7 +304,4 @@ def delete_role(
     insecure: InsecureOption = False,
 ) -> None:
     """Delete a custom role (built-in ones stay)."""
-    confirm(f"Delete role {name}?", yes)
-    with connect(registry, insecure) as api:
-        api.delete(f"/roles/{segment(name)}")
-    typer.echo(f"Deleted role {name}.")
+    delete_confirmed(f"role {name}", f"/roles/{segment(name)}", yes, registry, insecure)

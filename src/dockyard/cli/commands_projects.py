@@ -14,8 +14,8 @@ from dockyard.cli.remote import (
     RegistryOption,
     YesOption,
     collect,
-    confirm,
     connect,
+    delete_confirmed,
     fail,
     more_note,
 )
@@ -103,10 +103,7 @@ def delete_project(
     insecure: InsecureOption = False,
 ) -> None:
     """Delete an empty project (delete its repositories first)."""
-    confirm(f"Delete project {name}?", yes)
-    with connect(registry, insecure) as api:
-        api.delete(f"/projects/{segment(name)}")
-    typer.echo(f"Deleted project {name}.")
+    delete_confirmed(f"project {name}", f"/projects/{segment(name)}", yes, registry, insecure)
 
 
 # --- members ----------------------------------------------------------------------------------

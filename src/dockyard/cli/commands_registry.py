@@ -18,6 +18,7 @@ from dockyard.cli.remote import (
     collect,
     confirm,
     connect,
+    delete_confirmed,
     fail,
     more_note,
 )
@@ -187,7 +188,10 @@ def delete_tag(
     repository, sep, tag = reference.rpartition(":")
     if not sep or not repository or not tag or "/" in tag:
         fail(f"{reference!r}: write REPOSITORY:TAG, e.g. team/app:1.0", USAGE)
-    confirm(f"Delete tag {reference}?", yes)
-    with connect(registry, insecure) as api:
-        api.delete(f"{repository_path(repository)}/tags/{segment(tag)}")
-    typer.echo(f"Deleted tag {reference}.")
+    delete_confirmed(
+        f"tag {reference}",
+        f"{repository_path(repository)}/tags/{segment(tag)}",
+        yes,
+        registry,
+        insecure,
+    )

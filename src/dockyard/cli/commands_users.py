@@ -14,8 +14,8 @@ from dockyard.cli.remote import (
     RegistryOption,
     YesOption,
     collect,
-    confirm,
     connect,
+    delete_confirmed,
     more_note,
     read_secret,
     stored_login,
@@ -123,10 +123,7 @@ def delete_user(
     insecure: InsecureOption = False,
 ) -> None:
     """Delete a user, their grants and their access tokens."""
-    confirm(f"Delete user {username}?", yes)
-    with connect(registry, insecure) as api:
-        api.delete(f"/users/{segment(username)}")
-    typer.echo(f"Deleted user {username}.")
+    delete_confirmed(f"user {username}", f"/users/{segment(username)}", yes, registry, insecure)
 
 
 def _set_disabled(username: str, disabled: bool, registry: str | None, insecure: bool) -> None:
@@ -224,10 +221,7 @@ def delete_group(
     insecure: InsecureOption = False,
 ) -> None:
     """Delete a group (its members stay; the roles granted to the group go)."""
-    confirm(f"Delete group {name}?", yes)
-    with connect(registry, insecure) as api:
-        api.delete(f"/groups/{segment(name)}")
-    typer.echo(f"Deleted group {name}.")
+    delete_confirmed(f"group {name}", f"/groups/{segment(name)}", yes, registry, insecure)
 
 
 def _membership(

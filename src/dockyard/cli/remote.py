@@ -86,6 +86,14 @@ def confirm(question: str, yes: bool) -> None:
         fail("cancelled; nothing changed")
 
 
+def delete_confirmed(what: str, path: str, yes: bool, registry: str | None, insecure: bool) -> None:
+    """Ask (unless --yes), delete `path` on the API, and say so."""
+    confirm(f"Delete {what}?", yes)
+    with connect(registry, insecure) as api:
+        api.delete(path)
+    typer.echo(f"Deleted {what}.")
+
+
 def read_secret(prompt: str, from_stdin: bool, twice: bool = False) -> str:
     """A password from the first line of stdin, or asked for on the terminal (never echoed)."""
     if from_stdin:

@@ -23,14 +23,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from dockyard.meta import migrate
 from dockyard.meta.base import MetadataUnavailable
 from dockyard.meta.migrate import SchemaStatus
-from dockyard.meta.sql_auth import (
-    SqlAccess,
-    SqlAudit,
-    SqlIdentities,
-    SqlKeys,
-    SqlSessions,
-    SqlThrottle,
-)
+from dockyard.meta.sql_access import SqlAccess
+from dockyard.meta.sql_auth import SqlAudit, SqlKeys, SqlSessions, SqlThrottle
+from dockyard.meta.sql_identities import SqlIdentities
 from dockyard.meta.sql_inventory import SqlInventory
 from dockyard.meta.sql_stores import (
     SqlBlobs,
