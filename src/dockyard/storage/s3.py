@@ -27,6 +27,15 @@ from dockyard.storage.s3_writer import MIN_PART, SPOOL, S3Writer
 
 _CHUNK = 1 << 20
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound", "NoSuchUpload"}
+# The store's own trouble (S3 answers a 5xx, or asks to slow down): worth a retry later.
+_RETRYABLE = {"InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout"}
+
+
+def _server_side(err: ClientError, code: str) -> bool:
+    """A store that just restarted answers `InternalError` (HTTP 500) for a while: that is an
+    outage to report as 503, not a bug to report as 500."""
+    status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    return code in _RETRYABLE or code.startswith("5") or int(status or 0) >= 500
 
 
 class S3Driver:
@@ -104,7 +113,7 @@ class S3Driver:
             code = str(err.response.get("Error", {}).get("Code", ""))
             if code in _NOT_FOUND:
                 raise PathNotFound(Key or "") from None
-            if code.startswith("5") or code in {"SlowDown", "ServiceUnavailable"}:
+            if _server_side(err, code):
                 raise StorageUnavailable(f"object store: {err}") from err
             raise
         except BotoCoreError as err:
