@@ -146,8 +146,12 @@ def create_app(settings: Settings) -> Starlette:
         finally:
             for task in (sweeper, counter):
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
+                try:
                     await task
+                except asyncio.CancelledError:
+                    pass
+                except Exception:  # shutdown goes on: the store and storage still get closed
+                    log.exception("background task failed before shutdown")
             await usage.close()
             await extensions.shutdown()
             await store.close()

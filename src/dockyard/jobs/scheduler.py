@@ -63,6 +63,8 @@ class Scheduler:
                     await self._run(job)
             except MetadataUnavailable as exc:
                 log.warning("scheduler: database unavailable, retrying: %s", exc)
+            except Exception:  # the schedule outlives any one failure; the lease covers the run
+                log.exception("scheduler: job %s could not be claimed or finished", job.name)
         return ran
 
     async def _claim(self, job: Job) -> bool:

@@ -106,7 +106,8 @@ class JobStore(Protocol):
         self, name: str, owner: str, now: float, lease_until: float, interval: float
     ) -> bool:
         """Take the job's lease if it is due (by its schedule, or `interval` after its last
-        run) and nobody holds a live lease."""
+        run) and nobody else holds a live lease (the owner's own lease is left over from a
+        `finish` lost to an outage, as one owner runs a job only after the last run ended)."""
 
     async def finish(
         self, name: str, owner: str, now: float, next_run_at: float, error: str | None

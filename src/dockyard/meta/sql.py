@@ -187,7 +187,9 @@ class SqlMetadataStore:
                 await conn.execution_options(sqlite_immediate=True)
             async with conn.begin():
                 yield SqlTransaction(conn)
-        except exc.OperationalError as err:
+        except exc.DBAPIError as err:
+            if not _is_outage(err):
+                raise
             raise MetadataUnavailable(f"metadata database error: {err.orig}") from err
         finally:
             await conn.close()
@@ -199,8 +201,18 @@ class SqlMetadataStore:
             with self._reader.connect() as conn, conn.begin():
                 # Duck-typed: the sub-stores only call `await conn.execute(...)` and `.dialect`.
                 yield SqlTransaction(cast(AsyncConnection, _InlineConnection(conn)))
-        except exc.OperationalError as err:
+        except exc.DBAPIError as err:
+            if not _is_outage(err):
+                raise
             raise MetadataUnavailable(f"metadata database error: {err.orig}") from err
+
+
+def _is_outage(err: exc.DBAPIError) -> bool:
+    # asyncpg reports a connection dropped mid-statement as a plain DBAPIError, which SQLAlchemy
+    # flags as a disconnect; it is as much an outage as a refused connection.
+    return err.connection_invalidated or isinstance(
+        err, (exc.OperationalError, exc.InterfaceError)
+    )
 
 
 def _configure_sqlite(engine: AsyncEngine, synchronous: str) -> None:

@@ -346,7 +346,12 @@ class SqlJobs(_SubStore):
             .where(
                 t.jobs.c.name == name,
                 or_(t.jobs.c.next_run_at <= now, last_run + interval <= now),
-                or_(t.jobs.c.lease_until.is_(None), t.jobs.c.lease_until < now),
+                or_(
+                    t.jobs.c.lease_until.is_(None),
+                    t.jobs.c.lease_until < now,
+                    # Its own lease outlives only a lost `finish`: one owner runs one job at a time.
+                    t.jobs.c.lease_owner == owner,
+                ),
             )
             .values(lease_owner=owner, lease_until=lease_until)
         )

@@ -241,6 +241,9 @@ class MetadataStoreSuite:
             # Restarted with a shorter interval: due after it, not at the old schedule.
             assert not await tx.jobs.claim("sweep", "b", now=240.0, lease_until=300.0, interval=10)
             assert await tx.jobs.claim("sweep", "b", now=241.0, lease_until=301.0, interval=10)
+            # b's finish was lost to an outage: b may run it again, nobody else till the lease ends.
+            assert not await tx.jobs.claim("sweep", "a", now=260.0, lease_until=320.0, interval=10)
+            assert await tx.jobs.claim("sweep", "b", now=260.0, lease_until=320.0, interval=10)
 
     async def test_audit_entries_come_back_newest_first_by_every_filter(
         self, store: MetadataStore
