@@ -210,9 +210,7 @@ class SqlMetadataStore:
 def _is_outage(err: exc.DBAPIError) -> bool:
     # asyncpg reports a connection dropped mid-statement as a plain DBAPIError, which SQLAlchemy
     # flags as a disconnect; it is as much an outage as a refused connection.
-    return err.connection_invalidated or isinstance(
-        err, (exc.OperationalError, exc.InterfaceError)
-    )
+    return err.connection_invalidated or isinstance(err, (exc.OperationalError, exc.InterfaceError))
 
 
 def _configure_sqlite(engine: AsyncEngine, synchronous: str) -> None:
