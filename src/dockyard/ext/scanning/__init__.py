@@ -1,0 +1,1 @@
+"""Supply-chain security: package inventory, vulnerability matching (OSV), SBOMs, signatures."""
