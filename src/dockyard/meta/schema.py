@@ -218,6 +218,8 @@ projects = Table(
     Column("public", Boolean, nullable=False),
     Column("created_by", NAME),
     Column("created_at", Float, nullable=False),
+    # Soft limit on the distinct blob bytes the project's repositories link; NULL: unlimited.
+    Column("quota_bytes", BigInteger),
 )
 
 roles = Table(
