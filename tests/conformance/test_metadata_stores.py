@@ -9,13 +9,16 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 
 from dockyard.meta.sql import SqlMetadataStore
+from dockyard.testing.metadata_advisories_suite import MetadataAdvisoriesSuite
 from dockyard.testing.metadata_auth_suite import MetadataAuthSuite
 from dockyard.testing.metadata_suite import MetadataStoreSuite
 from dockyard.testing.metadata_usage_suite import MetadataUsageSuite
 from tests.conftest import PG_URL
 
 
-class TestSqlite(MetadataStoreSuite, MetadataAuthSuite, MetadataUsageSuite):
+class TestSqlite(
+    MetadataStoreSuite, MetadataAuthSuite, MetadataUsageSuite, MetadataAdvisoriesSuite
+):
     constraint_error = IntegrityError
 
     @pytest.fixture
@@ -26,7 +29,9 @@ class TestSqlite(MetadataStoreSuite, MetadataAuthSuite, MetadataUsageSuite):
         await store.close()
 
 
-class TestPostgresql(MetadataStoreSuite, MetadataAuthSuite, MetadataUsageSuite):
+class TestPostgresql(
+    MetadataStoreSuite, MetadataAuthSuite, MetadataUsageSuite, MetadataAdvisoriesSuite
+):
     constraint_error = IntegrityError
 
     @pytest.fixture

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Literal, Protocol
 
+from dockyard.meta.advisory_records import AdvisoryRecord, FeedContent, VulnDbVersion
 from dockyard.meta.auth_records import (
     AccessTokenRecord,
     AuditQuery,
@@ -266,6 +267,36 @@ class InventoryStore(Protocol):
     async def top(self, limit: int, projects: Sequence[str] | None) -> list[RepositoryRow]: ...
 
 
+# --- vulnerability database -----------------------------------------------------------------
+
+
+class AdvisoryStore(Protocol):
+    """The offline vulnerability database (OSV advisories), shared by every replica."""
+
+    async def replace(
+        self,
+        feeds: Mapping[str, FeedContent],
+        advisories: Sequence[AdvisoryRecord],
+        source: str,
+        imported_at: float,
+    ) -> VulnDbVersion:
+        """Replace every advisory of the `feeds` (ecosystems) with `advisories` and record the
+        import; atomic with the caller's transaction."""
+
+    async def lookup(
+        self, keys: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], list[AdvisoryRecord]]:
+        """The advisories found under each (ecosystem, package name), in one query."""
+
+    async def get(self, advisory_id: str) -> AdvisoryRecord | None: ...
+    async def current(self) -> VulnDbVersion | None:
+        """The newest import: its db_version is the database version reports cite."""
+
+    async def history(self, limit: int) -> list[VulnDbVersion]: ...
+    async def counts(self) -> dict[str, int]:
+        """Advisories stored per feed."""
+
+
 class Transaction(Protocol):
     repos: RepoStore
     blobs: BlobStore
@@ -282,6 +313,7 @@ class Transaction(Protocol):
     sessions: SessionStore
     usage: UsageStore
     inventory: InventoryStore
+    advisories: AdvisoryStore  # vulnerability database
     after_commit: list[Any]
 
 

@@ -331,3 +331,47 @@ sessions = Table(
     Index("ix_sessions_username", "username"),
     Index("ix_sessions_expires_at", "expires_at"),
 )
+
+# --- vulnerability database -----------------------------------------------------------------
+# OSV advisories shared by every replica (dockyard.ext.scanning.vulndb imports them). An import
+# replaces one ecosystem's advisories ("feed") in one transaction.
+
+advisories = Table(
+    "advisories",
+    metadata,
+    Column("id", String(100), primary_key=True),  # GHSA-…, PYSEC-…, GO-…, DSA-…
+    Column("feed", String(50), nullable=False),  # the ecosystem whose import wrote the row
+    Column("modified", String(40), nullable=False),  # RFC 3339, as the advisory says
+    Column("published", String(40)),
+    Column("withdrawn", String(40)),
+    Column("summary", Text),
+    Column("severity", String(16), nullable=False),  # CRITICAL … UNKNOWN
+    Column("score", Float),  # CVSS base score, when the advisory has a vector
+    Column("aliases", Text, nullable=False),  # JSON list: CVE-…, GHSA-…
+    Column("body", Text, nullable=False),  # compact OSV JSON: what matching and reports use
+    Index("ix_advisories_feed", "feed"),
+)
+
+# Where each advisory is found: (ecosystem without release, package name as matched: PEP 503
+# for PyPI, the source package for distributions). Withdrawn advisories have no rows here.
+advisory_packages = Table(
+    "advisory_packages",
+    metadata,
+    Column("ecosystem", String(50), primary_key=True),
+    Column("name", String(300), primary_key=True),
+    Column("advisory_id", String(100), primary_key=True),
+    ForeignKeyConstraint(["advisory_id"], ["advisories.id"], ondelete="CASCADE"),
+    Index("ix_advisory_packages_advisory", "advisory_id"),
+)
+
+# One row per import; the newest row's db_version is the version every scan report cites.
+vulndb_imports = Table(
+    "vulndb_imports",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("imported_at", Float, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("feeds", Text, nullable=False),  # JSON {ecosystem: {advisories, withdrawn, hash}}
+    Column("state", Text, nullable=False),  # JSON {ecosystem: content hash} after the import
+    Column("db_version", String(64), nullable=False),
+)

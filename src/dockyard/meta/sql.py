@@ -24,6 +24,7 @@ from dockyard.meta import migrate
 from dockyard.meta.base import MetadataUnavailable
 from dockyard.meta.migrate import SchemaStatus
 from dockyard.meta.sql_access import SqlAccess
+from dockyard.meta.sql_advisories import SqlAdvisories
 from dockyard.meta.sql_auth import SqlAudit, SqlKeys, SqlSessions, SqlThrottle
 from dockyard.meta.sql_identities import SqlIdentities
 from dockyard.meta.sql_inventory import SqlInventory
@@ -58,6 +59,7 @@ class SqlTransaction:
         self.sessions = SqlSessions(conn, dialect)
         self.usage = SqlUsage(conn, dialect)
         self.inventory = SqlInventory(conn, dialect)
+        self.advisories = SqlAdvisories(conn, dialect)
         self.after_commit: list[Any] = []
 
 
