@@ -137,7 +137,11 @@ def test_nul_in_basic_credentials_is_a_bad_login(client: TestClient) -> None:
 ALPHABET = string.ascii_letters + string.digits + "-_.@$+/*: é\x00"
 TEXT = st.text(ALPHABET, max_size=30)
 SCALAR = st.one_of(
-    st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(allow_nan=False), TEXT
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**70), 2**70),
+    st.floats(allow_nan=False, allow_infinity=False),
+    TEXT,
 )
 JSON = st.recursive(
     SCALAR,

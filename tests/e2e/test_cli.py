@@ -160,12 +160,23 @@ def test_projects_and_members_as_tables_and_json(admin: Cli, server: DockyardSer
     assert "error: project 'team' already exists (409 Conflict)" in conflict.stderr
 
     table = admin.run("project", "list").stdout.splitlines()
-    assert table[0].split() == ["NAME", "VISIBILITY", "CREATED", "CREATED", "BY"]
-    assert ["open", "public", "just", "now", "admin"] in [line.split() for line in table]
-    assert ["team", "private", "just", "now", "admin"] in [line.split() for line in table]
+    assert table[0].split() == ["NAME", "VISIBILITY", "STORAGE", "CREATED", "CREATED", "BY"]
+    rows = [line.split() for line in table]
+    assert ["open", "public", "0", "B", "(no", "quota)", "just", "now", "admin"] in rows
+    assert ["team", "private", "0", "B", "(no", "quota)", "just", "now", "admin"] in rows
     with api(server) as client:
         assert admin.json("project", "list") == client.get("/projects").json()
         assert admin.json("project", "show", "team") == client.get("/projects/team").json()
+
+    limited = admin.run("project", "update", "team", "--quota", "10MiB").stdout
+    assert "0 B of 10.0 MiB (0%)" in limited
+    assert admin.json("project", "show", "team")["quota_bytes"] == 10 * 2**20
+    typo = admin.run("project", "update", "team", "--quota", "lots", ok=False)
+    assert typo.returncode == 2 and "'lots' is not a size" in typo.stderr
+    nothing = admin.run("project", "update", "team", ok=False)
+    assert nothing.returncode == 2 and "nothing to change" in nothing.stderr
+    unlimited = admin.json("project", "update", "team", "--quota", "none", "--public")
+    assert (unlimited["quota_bytes"], unlimited["public"]) == (None, True)
 
     admin.run("user", "create", "member", "--password-stdin", input="member-password-1\n")
     added = admin.run(

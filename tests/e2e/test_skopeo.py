@@ -283,3 +283,29 @@ def test_umoci_built_image_round_trip(
     doc = json.loads(manifest)
     for blob in [doc["config"], *doc["layers"]]:
         assert back.blob(blob["digest"]) == built.blob(blob["digest"])
+
+
+def test_a_push_past_the_project_quota_fails_with_the_reason(
+    skopeo: Skopeo, registry: DockyardServer, tmp_path: Path
+) -> None:
+    skopeo.login(registry)
+    api = httpx.Client(base_url=registry.url, auth=ADMIN)
+    assert api.post("/api/v1/projects", json={"name": "capped"}).status_code == 201
+    patched = api.patch("/api/v1/projects/capped", json={"quota_bytes": 1024 * 1024})
+    assert patched.status_code == 200, patched.text
+    big = random.Random(11).randbytes(2 * 1024 * 1024)
+    layout = Layout(tmp_path / "capped")
+    layout.add_image(simple_image("capped", extra_layer=big), "src")
+    refused = skopeo(
+        "copy",
+        "--dest-tls-verify=false",
+        f"oci:{layout.root}:src",
+        f"docker://{registry.address}/capped/app:v1",
+        check=False,
+    )
+    assert refused.returncode != 0
+    assert "over its storage quota" in refused.stderr, refused.stderr
+    assert registry.upload_leftovers() == []
+    # The small image fits.
+    _push(skopeo, registry, tmp_path, simple_image("small"), "capped/app:small")
+    assert api.get("/api/v1/projects/capped").json()["usage_bytes"] < 1024 * 1024

@@ -259,3 +259,19 @@ def test_every_kind_of_artifact_has_a_page(browser: TestClient) -> None:
     missing = browser.get("/repositories/team/app/-/artifacts/nope")
     assert missing.status_code == 404
     assert "text/html" in missing.headers["content-type"]
+
+
+def test_project_pages_show_storage_against_the_quota(browser: TestClient) -> None:
+    log_in(browser)
+    used = browser.get("/api/v1/projects/team").json()["usage_bytes"]
+    assert used > 0
+    page = browser.get("/projects/team").text
+    assert "(no quota)" in page and 'id="quota-meter"' not in page
+    patched = browser.patch("/api/v1/projects/team", json={"quota_bytes": used - 1}, auth=ADMIN)
+    assert patched.status_code == 200, patched.text
+    page = browser.get("/projects/team").text
+    meter = re.search(r'<meter id="quota-meter"[^>]*value="(\d+)"', page)
+    assert meter is not None and int(meter.group(1)) == used
+    assert "over quota: pushes of new content are refused" in page
+    rows = browser.get("/projects", headers={"HX-Request": "true"}).text
+    assert re.search(r"<td>[\d.]+ (B|KiB) of [\d.]+ (B|KiB)</td>", rows)

@@ -21,6 +21,7 @@ from dockyard.api.manage_models import (
     PasswordIn,
     ProjectIn,
     ProjectPatch,
+    ProjectView,
     RobotIn,
     RobotPatch,
     RoleIn,
@@ -29,11 +30,11 @@ from dockyard.api.manage_models import (
     body,
 )
 from dockyard.api.sessions import session_principal
-from dockyard.auth.manage_projects import ProjectAdmin
+from dockyard.auth.manage_projects import ProjectAdmin, ProjectChanges
 from dockyard.auth.manage_users import UserAdmin
 from dockyard.auth.principal import ANONYMOUS, Principal, RequestActor, current_actor
 from dockyard.errors import Problem, invalid
-from dockyard.meta.auth_records import AuditQuery, RobotPermission, UserRecord
+from dockyard.meta.auth_records import AuditQuery, ProjectRecord, RobotPermission, UserRecord
 
 
 def _refuse_nul(request: Request) -> None:
@@ -206,22 +207,38 @@ async def projects(request: Request) -> Response:
         actor = await logged_in(request)
         new = await body(request, ProjectIn)
         created = await _projects(request).create(actor, new.name, new.public)
-        return JSONResponse(_record(created), status_code=201)
+        return JSONResponse(await _project_view(request, created), status_code=201)
     actor = await principal(request)
     found = await _projects(request).list(actor, request.query_params.get("last"), _limit(request))
-    return JSONResponse({"projects": [_record(p) for p in found]})
+    usage = await _projects(request).usage([p.name for p in found])
+    return JSONResponse({"projects": [_with_usage(p, usage[p.name]) for p in found]})
+
+
+def _with_usage(project: ProjectRecord, used: int) -> dict[str, Any]:
+    return asdict(ProjectView(**asdict(project), usage_bytes=used))
+
+
+async def _project_view(request: Request, project: ProjectRecord) -> dict[str, Any]:
+    usage = await _projects(request).usage([project.name])
+    return _with_usage(project, usage[project.name])
 
 
 async def project(request: Request) -> Response:
     name, admin = request.path_params["project"], _projects(request)
     if request.method == "GET":
-        return JSONResponse(_record(await admin.get(await principal(request), name)))
+        found = await admin.get(await principal(request), name)
+        return JSONResponse(await _project_view(request, found))
     actor = await logged_in(request)
     if request.method == "DELETE":
         await admin.delete(actor, name)
         return Response(status_code=204)
     patch = await body(request, ProjectPatch)
-    return JSONResponse(_record(await admin.set_public(actor, name, patch.public)))
+    changes = ProjectChanges(
+        public=patch.public,
+        set_quota="quota_bytes" in patch.model_fields_set,
+        quota_bytes=patch.quota_bytes,
+    )
+    return JSONResponse(await _project_view(request, await admin.update(actor, name, changes)))
 
 
 async def members(request: Request) -> Response:

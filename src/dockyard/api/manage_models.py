@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -71,7 +72,17 @@ class ProjectIn(_In):
 
 
 class ProjectPatch(_In):
-    public: bool
+    public: bool | None = None
+    # Bytes; null removes the limit. Only system admins may set it.
+    quota_bytes: Annotated[int | None, Field(ge=0)] = None
+
+    @model_validator(mode="after")
+    def _says_something(self) -> ProjectPatch:
+        if not self.model_fields_set:
+            raise ValueError("give `public` and/or `quota_bytes`")
+        if "public" in self.model_fields_set and self.public is None:
+            raise ValueError("`public` is true or false")
+        return self
 
 
 class GrantIn(_In):
@@ -111,3 +122,15 @@ async def body(request: Request, model: type[Body]) -> Body:
             f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors()
         )
         raise invalid(problems) from None
+
+
+@dataclass(frozen=True)
+class ProjectView:
+    """A project as the API shows it: its record and the storage its quota counts."""
+
+    name: str
+    public: bool
+    created_at: float
+    created_by: str | None
+    quota_bytes: int | None
+    usage_bytes: int

@@ -16,7 +16,6 @@ from dockyard.meta.auth_records import (
     AccessTokenRecord,
     AuditRecord,
     GrantRecord,
-    ProjectRecord,
     RobotRecord,
     RoleRecord,
 )
@@ -40,7 +39,7 @@ INPUTS: list[type[BaseModel]] = [
 ]
 
 RECORDS: list[type] = [
-    ProjectRecord,
+    manage.ProjectView,
     GrantRecord,
     RoleRecord,
     RobotRecord,
@@ -137,7 +136,7 @@ HAND_WRITTEN: dict[str, dict[str, Any]] = {
     "Users": listing("users", "User"),
     "Tokens": listing("tokens", "AccessTokenRecord"),
     "Groups": listing("groups", "Group"),
-    "Projects": listing("projects", "ProjectRecord"),
+    "Projects": listing("projects", "ProjectView"),
     "Members": listing("members", "GrantRecord"),
     "Roles": listing("roles", "RoleRecord"),
     "Robots": listing("robots", "RobotRecord"),

@@ -30,6 +30,13 @@ SHORT_NAME = re.compile(r"[a-z0-9]+(?:[._-][a-z0-9]+)*")
 
 
 @dataclass(frozen=True)
+class ProjectChanges:
+    public: bool | None = None  # None: unchanged
+    set_quota: bool = False  # whether `quota_bytes` is a change (None then removes the limit)
+    quota_bytes: int | None = None
+
+
+@dataclass(frozen=True)
 class NewRobot:
     record: RobotRecord
     secret: str  # shown once
@@ -116,12 +123,33 @@ class ProjectAdmin:
             cursor = batch[-1].name
         return visible[:limit]
 
-    async def set_public(self, actor: Principal, name: str, public: bool) -> ProjectRecord:
+    async def update(self, actor: Principal, name: str, changes: ProjectChanges) -> ProjectRecord:
+        """Visibility is a project policy; the quota only a system admin sets, so a project's
+        own admins cannot lift the limit on their storage."""
         await self._require(actor, Action.MANAGE_POLICIES, name)
+        if changes.set_quota:
+            self._require_admin(actor, "set project quotas")
+            if changes.quota_bytes is not None and changes.quota_bytes < 0:
+                raise invalid("a quota is a number of bytes, 0 or more (null: no limit)")
         async with self._store.transaction() as tx:
-            await tx.access.set_project_public(name, public)
-        await self._access.audit.write("project.visibility", name, "ok", {"public": public})
+            if changes.public is not None:
+                await tx.access.set_project_public(name, changes.public)
+            if changes.set_quota:
+                await tx.access.set_project_quota(name, changes.quota_bytes)
+        if changes.public is not None:
+            details = {"public": changes.public}
+            await self._access.audit.write("project.visibility", name, "ok", details)
+        if changes.set_quota:
+            details = {"quota_bytes": changes.quota_bytes}
+            await self._access.audit.write("project.quota", name, "ok", details)
         return await self.get(actor, name)
+
+    async def usage(self, names: Sequence[str]) -> dict[str, int]:
+        """Storage each project uses, as its quota counts it (callers checked visibility)."""
+        if not names:
+            return {}
+        async with self._store.transaction(readonly=True) as tx:
+            return await tx.inventory.project_storage(names)
 
     async def delete(self, actor: Principal, name: str) -> None:
         self._require_admin(actor, "delete projects")

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from dockyard.cli.client import USAGE, Api, segment
-from dockyard.cli.output import Output, OutputOption, ago, details, emit, table
+from dockyard.cli.output import Output, OutputOption, ago, details, emit, human_size, table
 from dockyard.cli.remote import (
     InsecureOption,
     LimitOption,
@@ -19,6 +19,7 @@ from dockyard.cli.remote import (
     fail,
     more_note,
 )
+from dockyard.sizes import parse_size
 
 app = typer.Typer(help="Projects: list, show, create, delete; their members.", no_args_is_help=True)
 members_app = typer.Typer(help="Who may do what in a project.", no_args_is_help=True)
@@ -31,19 +32,35 @@ def _visibility(project: dict[str, Any]) -> str:
     return "public" if project.get("public") else "private"
 
 
+def _storage(project: dict[str, Any]) -> str:
+    """`1.2 GiB of 10.0 GiB (12%)`, or just the usage when there is no quota."""
+    used, quota = project.get("usage_bytes"), project.get("quota_bytes")
+    if quota is None:
+        return f"{human_size(used)} (no quota)"
+    share = f" ({100 * (used or 0) / quota:.0f}%)" if quota else ""
+    return f"{human_size(used)} of {human_size(quota)}{share}"
+
+
 def _render_projects(data: dict[str, Any]) -> None:
     rows = (
-        [p["name"], _visibility(p), ago(p.get("created_at")), p.get("created_by") or "-"]
+        [
+            p["name"],
+            _visibility(p),
+            _storage(p),
+            ago(p.get("created_at")),
+            p.get("created_by") or "-",
+        ]
         for p in data["projects"]
     )
-    table(["NAME", "VISIBILITY", "CREATED", "CREATED BY"], rows, "no projects")
+    table(["NAME", "VISIBILITY", "STORAGE", "CREATED", "CREATED BY"], rows, "no projects")
 
 
 def _render_project(project: dict[str, Any]) -> None:
-    known = {"name", "public", "created_at", "created_by"}
+    known = {"name", "public", "created_at", "created_by", "usage_bytes", "quota_bytes"}
     pairs = [
         ("name", project["name"]),
         ("visibility", _visibility(project)),
+        ("storage", _storage(project)),
         ("created", ago(project.get("created_at"))),
         ("created by", project.get("created_by") or "-"),
     ]
@@ -93,6 +110,45 @@ def create_project(
     with connect(registry, insecure) as api:
         data = api.post("/projects", {"name": name, "public": public})
     emit(output, data, lambda p: typer.echo(f"Created {_visibility(p)} project {p['name']}."))
+
+
+def _quota(text: str | None) -> int | None:
+    if text is None or text.lower() in ("none", "unlimited"):
+        return None
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        fail(str(exc), USAGE)
+
+
+@app.command("update")
+def update_project(
+    name: ProjectArg,
+    public: Annotated[
+        bool | None,
+        typer.Option("--public/--private", help="who may pull", show_default=False),
+    ] = None,
+    quota: Annotated[
+        str | None,
+        typer.Option(
+            "--quota",
+            help="storage limit, e.g. 500MiB, 10GiB, 2TB; 'none' removes it (system admins)",
+            show_default=False,
+        ),
+    ] = None,
+    output: OutputOption = Output.TABLE,
+    registry: RegistryOption = None,
+    insecure: InsecureOption = False,
+) -> None:
+    """Change a project's visibility or storage quota."""
+    changes: dict[str, Any] = {} if public is None else {"public": public}
+    if quota is not None:
+        changes["quota_bytes"] = _quota(quota)
+    if not changes:
+        fail("nothing to change: give --public, --private or --quota", USAGE)
+    with connect(registry, insecure) as api:
+        data = api.patch(f"/projects/{segment(name)}", changes)
+    emit(output, data, _render_project)
 
 
 @app.command("delete")

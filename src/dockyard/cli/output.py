@@ -22,6 +22,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from dockyard.sizes import format_size
+
 
 class Output(StrEnum):
     TABLE = "table"
@@ -94,16 +96,9 @@ def yes_no(value: object) -> str:
 
 # --- sizes and times for people ----------------------------------------------------------------
 
-_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
-
 
 def human_size(size: float | None) -> str:
-    if size is None:
-        return "-"
-    value, unit = float(size), 0
-    while abs(value) >= 1024 and unit < len(_UNITS) - 1:
-        value, unit = value / 1024, unit + 1
-    return f"{int(value)} B" if unit == 0 else f"{value:.1f} {_UNITS[unit]}"
+    return format_size(size)
 
 
 def ago(moment: float | None, none: str = "never", now: float | None = None) -> str:

@@ -43,6 +43,7 @@ GROUP = "dockyard.extensions"
 
 DEFAULT_EXTENSIONS: tuple[EntryPoint, ...] = (
     EntryPoint(name="ui", value="dockyard.ext.ui:UiExtension", group=GROUP),
+    EntryPoint(name="quota", value="dockyard.ext.quota:QuotaExtension", group=GROUP),
 )
 
 

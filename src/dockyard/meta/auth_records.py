@@ -39,6 +39,7 @@ class ProjectRecord:
     public: bool
     created_at: float
     created_by: str | None = None
+    quota_bytes: int | None = None  # None: no limit
 
 
 @dataclass(frozen=True, slots=True)

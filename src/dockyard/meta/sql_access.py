@@ -63,6 +63,10 @@ class SqlAccess(_SubStore):
         stmt = update(t.projects).where(t.projects.c.name == name).values(public=public)
         return (await self.conn.execute(stmt)).rowcount > 0
 
+    async def set_project_quota(self, name: str, quota_bytes: int | None) -> bool:
+        stmt = update(t.projects).where(t.projects.c.name == name).values(quota_bytes=quota_bytes)
+        return (await self.conn.execute(stmt)).rowcount > 0
+
     async def delete_project(self, name: str) -> bool:
         stmt = delete(t.projects).where(t.projects.c.name == name)
         return (await self.conn.execute(stmt)).rowcount > 0

@@ -253,6 +253,35 @@ class SqlInventory(_SubStore):
         )
         return list((await self.conn.execute(query)).scalars())
 
+    # --- projects -----------------------------------------------------------------------------
+
+    async def project_storage(self, projects: Sequence[str]) -> dict[str, int]:
+        links = t.blob_links.c
+        # A blob several repositories of one project link counts once for that project.
+        pairs = (
+            select(_R.project, links.digest)
+            .select_from(t.blob_links.join(t.repositories, _R.name == links.repository))
+            .where(_R.project.in_(list(projects)))
+            .distinct()
+            .subquery()
+        )
+        stmt = (
+            select(pairs.c.project, func.sum(t.blobs.c.size))
+            .select_from(pairs.join(t.blobs, t.blobs.c.digest == pairs.c.digest))
+            .group_by(pairs.c.project)
+        )
+        found = {row[0]: int(row[1] or 0) for row in await self.conn.execute(stmt)}
+        return {name: found.get(name, 0) for name in projects}
+
+    async def blob_in_project(self, project: str, digest: str) -> bool:
+        links = t.blob_links.c
+        stmt = select(
+            exists()
+            .select_from(t.blob_links.join(t.repositories, _R.name == links.repository))
+            .where(links.digest == digest, _R.project == project)
+        )
+        return bool((await self.conn.execute(stmt)).scalar())
+
     # --- statistics ---------------------------------------------------------------------------
 
     async def totals(self, projects: Sequence[str] | None) -> Totals:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from dockyard.events.bus import EventBus
 from dockyard.meta.base import MetadataStore
+from dockyard.registry.admission import Admissions
 from dockyard.registry.blobs import BlobService
 from dockyard.registry.listing import ListingService
 from dockyard.registry.manifests import ManifestService
@@ -25,6 +26,7 @@ class Registry:
     manifests: ManifestService
     listing: ListingService
     referrers: ReferrerService
+    admissions: Admissions  # checks extensions add (quotas) before a blob joins a repository
     blob_redirect_seconds: int | None = None  # presigned redirects for blob GETs, when set
 
     @classmethod
@@ -36,11 +38,12 @@ class Registry:
         cfg: RegistrySettings,
         blob_redirect_seconds: int | None = None,
     ) -> Registry:
+        admissions = Admissions()
         return cls(
             storage=storage,
             store=store,
             bus=bus,
-            uploads=UploadService(storage, store, bus),
+            uploads=UploadService(storage, store, bus, admissions),
             blobs=BlobService(storage, store, bus, cfg.delete_enabled),
             manifests=ManifestService(
                 store,
@@ -51,5 +54,6 @@ class Registry:
             ),
             listing=ListingService(store),
             referrers=ReferrerService(store),
+            admissions=admissions,
             blob_redirect_seconds=blob_redirect_seconds,
         )

@@ -23,6 +23,7 @@ from dockyard.events.types import BlobMounted
 from dockyard.meta.base import MetadataStore
 from dockyard.oci.digest import Digest, InvalidDigest
 from dockyard.oci.names import InvalidName, validate_name
+from dockyard.registry.admission import Admissions
 from dockyard.registry.hashing import RunningHash, hash_stored, new_hash, resume_sha256
 from dockyard.registry.placement import BlobPlacement
 from dockyard.storage import layout
@@ -50,10 +51,17 @@ def parse_digest(text: str | None) -> Digest:
 
 
 class UploadService:
-    def __init__(self, storage: StorageDriver, store: MetadataStore, bus: EventBus) -> None:
+    def __init__(
+        self,
+        storage: StorageDriver,
+        store: MetadataStore,
+        bus: EventBus,
+        admissions: Admissions | None = None,
+    ) -> None:
         self.storage = storage
         self.store = store
         self.bus = bus
+        self.admissions = admissions or Admissions()
         self.placement = BlobPlacement(storage, store, bus)
         self._locks: dict[str, asyncio.Lock] = {}
 
@@ -128,9 +136,14 @@ class UploadService:
             validate_name(source)
         except InvalidName as exc:
             raise RegistryError(Code.NAME_INVALID, f"mount source: {exc}") from None
+        async with self.store.transaction(readonly=True) as tx:
+            found = await tx.blobs.linked(source, str(digest))
+        if found is None:
+            return None
+        await self.admissions.admit_blob(repository, str(digest), found.size)
         async with self.store.transaction() as tx:
             if await tx.blobs.linked(source, str(digest)) is None:
-                return None
+                return None  # unlinked meanwhile
             await tx.repos.ensure(repository)
             await tx.blobs.link(repository, str(digest))
             await self.bus.publish(tx, BlobMounted(repository, str(digest), source))
@@ -237,6 +250,11 @@ class UploadService:
                 f"the uploaded content has digest {digest.algorithm}:{actual}, "
                 f"not {digest}; the upload was discarded",
             )
+        try:
+            await self.admissions.admit_blob(state.repository, str(digest), writer.size)
+        except RegistryError:
+            await self._discard(state.id)
+            raise
         placed = self.placement.publish(state.repository, state.id, digest, writer.size)
         if not await self._guard(state, placed):
             await self._discard(state.id)

@@ -233,6 +233,12 @@ class MetadataAuthSuite:
             assert await tx.access.set_project_public("team", True)
             assert not await tx.access.set_project_public("nope", True)
             assert (await tx.access.project("team")).public is True
+            assert (await tx.access.project("team")).quota_bytes is None
+            assert await tx.access.set_project_quota("team", 5 * 2**30)
+            assert not await tx.access.set_project_quota("nope", 1)
+            assert (await tx.access.project("team")).quota_bytes == 5 * 2**30
+            assert await tx.access.set_project_quota("team", None)
+            assert (await tx.access.project("team")).quota_bytes is None
 
     async def test_grants_by_user_and_group_within_one_project(self, store: MetadataStore) -> None:
         async with store.transaction() as tx:

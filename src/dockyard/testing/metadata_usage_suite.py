@@ -141,6 +141,22 @@ class MetadataUsageSuite:
                 "v3",
             ]
 
+    async def test_project_storage_counts_each_blob_once_per_project(
+        self, store: MetadataStore
+    ) -> None:
+        await _repository_with(store, "p/one", {B1: 100, B2: 30})
+        await _repository_with(store, "p/two", {B1: 100})
+        await _repository_with(store, "q/app", {B1: 100})
+        await _repository_with(store, "pq/app", {B2: 30})  # a prefix of "p" is not "p"
+        async with store.transaction(readonly=True) as tx:
+            inv = tx.inventory
+            storage = await inv.project_storage(["p", "q", "empty"])
+            assert storage == {"p": 130, "q": 100, "empty": 0}
+            assert await inv.blob_in_project("p", B2)
+            assert await inv.blob_in_project("q", B1)
+            assert not await inv.blob_in_project("q", B2)
+            assert not await inv.blob_in_project("empty", B1)
+
     async def test_a_repository_is_forgotten_only_when_empty(self, store: MetadataStore) -> None:
         await _repository_with(store, "p/app", {B1: 1})
         async with store.transaction() as tx:

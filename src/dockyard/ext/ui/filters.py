@@ -8,19 +8,12 @@ from typing import Any
 
 from jinja2 import Environment
 
-_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
+from dockyard.sizes import format_size
 
 
 def size(value: Any) -> str:
     """1536 → '1.5 KiB'."""
-    if value is None:
-        return "-"
-    amount = float(value)
-    for unit in _UNITS:
-        if abs(amount) < 1024 or unit == _UNITS[-1]:
-            return f"{int(amount)} {unit}" if unit == "B" else f"{amount:.1f} {unit}"
-        amount /= 1024
-    return f"{amount:.1f} PiB"  # pragma: no cover
+    return format_size(None if value is None else float(value))
 
 
 def when(value: Any) -> str:

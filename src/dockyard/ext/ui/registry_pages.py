@@ -83,6 +83,7 @@ class RegistryPages:
             "projects.html",
             partial="_project_rows.html",
             projects=found,
+            usage=await self.context.project_admin.usage([p.name for p in found]),
             q=q,
             last=last,
             next_url=query_string(q=q, last=next_last) if next_last else None,
@@ -101,10 +102,12 @@ class RegistryPages:
         page = await inventory(view).repositories(
             view.principal, name, q=q or None, sort=sort, last=last, limit=self.page_size
         )
+        usage = await self.context.project_admin.usage([name])
         return view.render(
             "project.html",
             partial="_repository_rows.html",
             project=record,
+            used=usage[name],
             repositories=page.items,
             q=q,
             sort=sort,
