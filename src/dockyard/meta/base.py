@@ -20,6 +20,7 @@ from dockyard.meta.auth_records import (
     SigningKeyRecord,
     UserRecord,
 )
+from dockyard.meta.policy_store import PolicyStore
 from dockyard.meta.records import (
     BlobRecord,
     ManifestRecord,
@@ -32,6 +33,7 @@ from dockyard.meta.records import (
     Totals,
     UploadRecord,
 )
+from dockyard.meta.scan_store import ScanStore
 
 
 class MetadataUnavailable(Exception):
@@ -320,6 +322,8 @@ class Transaction(Protocol):
     usage: UsageStore
     inventory: InventoryStore
     advisories: AdvisoryStore  # vulnerability database
+    scans: ScanStore  # scan queue, reports, findings (meta/scan_store.py)
+    policies: PolicyStore  # supply-chain policies, allow-lists (meta/policy_store.py)
     after_commit: list[Any]
 
 

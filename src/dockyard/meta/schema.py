@@ -375,3 +375,95 @@ vulndb_imports = Table(
     Column("state", Text, nullable=False),  # JSON {ecosystem: content hash} after the import
     Column("db_version", String(64), nullable=False),
 )
+
+# --- scanning: status, reports, findings -----------------------------------------------------
+# One status row per artifact a scan was asked for; a worker claims a queued row with a lease
+# (exactly once across replicas), like the jobs table. Gone with the manifest.
+scan_status = Table(
+    "scan_status",
+    metadata,
+    Column("repository", NAME, primary_key=True),
+    Column("digest", DIGEST, primary_key=True),
+    Column("state", String(16), nullable=False),  # queued, running, done, failed
+    Column("reason", String(16), nullable=False),  # push, manual, rescan
+    Column("queued_at", Float, nullable=False),
+    Column("started_at", Float),
+    Column("finished_at", Float),
+    Column("progress_done", Integer, nullable=False, server_default="0"),
+    Column("progress_total", Integer, nullable=False, server_default="0"),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("lease_owner", String(200)),
+    Column("lease_until", Float),
+    Column("error", Text),
+    ForeignKeyConstraint(
+        ["repository", "digest"],
+        ["manifests.repository", "manifests.digest"],
+        ondelete="CASCADE",
+    ),
+    Index("ix_scan_status_state", "state", "queued_at"),
+)
+
+# The newest report per image manifest (one platform) and scanner: content-addressed, so one
+# report serves every repository holding the digest. Severity counts are columns so the
+# registry-wide breakdown is one aggregate query.
+scan_reports = Table(
+    "scan_reports",
+    metadata,
+    Column("digest", DIGEST, primary_key=True),
+    Column("scanner", String(100), primary_key=True),  # name/version
+    Column("db_version", String(64), nullable=False),
+    Column("scanned_at", Float, nullable=False),
+    Column("packages", Integer, nullable=False),
+    Column("critical", Integer, nullable=False),
+    Column("high", Integer, nullable=False),
+    Column("medium", Integer, nullable=False),
+    Column("low", Integer, nullable=False),
+    Column("unknown", Integer, nullable=False),  # UNKNOWN and NONE
+    Column("report", LargeBinary, nullable=False),  # gzip JSON: inventory, findings, problems
+    Index("ix_scan_reports_db_version", "db_version"),
+)
+
+# Every finding of the newest reports, one row per (image, advisory, package): which images an
+# advisory affects, the most exposed images, allow-lists applied in SQL. first_seen_at tells a
+# newly imported advisory's findings from old ones.
+scan_findings = Table(
+    "scan_findings",
+    metadata,
+    Column("digest", DIGEST, primary_key=True),
+    Column("advisory_id", String(100), primary_key=True),
+    Column("package", String(300), primary_key=True),
+    Column("version", String(255), primary_key=True),
+    Column("ecosystem", String(50), nullable=False),
+    Column("severity", Integer, nullable=False),  # Severity's value: 5 critical … 0 unknown
+    Column("fixed", String(255)),
+    Column("first_seen_at", Float, nullable=False),
+    Index("ix_scan_findings_advisory", "advisory_id"),
+    Index("ix_scan_findings_first_seen", "first_seen_at"),
+)
+
+# --- supply-chain policies -------------------------------------------------------------------
+
+project_policies = Table(
+    "project_policies",
+    metadata,
+    Column("project", NAME, primary_key=True),
+    Column("scan_on_push", Boolean, nullable=False),
+    Column("require_signature", Boolean, nullable=False),  # by one of trusted_keys
+    Column("max_severity", String(16)),  # refuse pulls with a finding at or above; NULL: off
+    Column("deny_unscanned", Boolean, nullable=False),
+    Column("trusted_keys", Text, nullable=False),  # JSON list of PEM public keys
+    Column("updated_at", Float, nullable=False),
+    ForeignKeyConstraint(["project"], ["projects.name"], ondelete="CASCADE"),
+)
+
+# Advisories a project (or, with project "", the whole registry) accepts, until they expire.
+vulnerability_allowlist = Table(
+    "vulnerability_allowlist",
+    metadata,
+    Column("project", NAME, primary_key=True),
+    Column("advisory_id", String(100), primary_key=True),
+    Column("expires_at", Float),  # NULL: no expiry
+    Column("reason", Text),
+    Column("created_by", NAME),
+    Column("created_at", Float, nullable=False),
+)

@@ -28,6 +28,8 @@ from dockyard.meta.sql_advisories import SqlAdvisories
 from dockyard.meta.sql_auth import SqlAudit, SqlKeys, SqlSessions, SqlThrottle
 from dockyard.meta.sql_identities import SqlIdentities
 from dockyard.meta.sql_inventory import SqlInventory
+from dockyard.meta.sql_policies import SqlPolicies
+from dockyard.meta.sql_scans import SqlScans
 from dockyard.meta.sql_stores import (
     SqlBlobs,
     SqlJobs,
@@ -60,6 +62,8 @@ class SqlTransaction:
         self.usage = SqlUsage(conn, dialect)
         self.inventory = SqlInventory(conn, dialect)
         self.advisories = SqlAdvisories(conn, dialect)
+        self.scans = SqlScans(conn, dialect)
+        self.policies = SqlPolicies(conn, dialect)
         self.after_commit: list[Any] = []
 
 
