@@ -216,6 +216,7 @@ def wire_extensions(
     host.extensions = load_extensions(context, settings.extensions)
     app.router.routes.extend(host.routes())
     host.subscribe(bus)
+    state.openapi_additions = host.openapi()
 
 
 async def _expire_uploads(registry: Registry, settings: Settings) -> None:

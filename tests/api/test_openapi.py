@@ -19,10 +19,12 @@ from starlette.testclient import TestClient
 
 from dockyard.api.openapi_paths import OPERATIONS
 from dockyard.app import create_app
+from dockyard.ext.scanning.openapi import OPERATIONS as SCANNING_OPERATIONS
 from dockyard.settings import Settings
 from tests.api.helpers import OCI_INDEX, OCI_MANIFEST, index_manifest, push_children, push_image
 from tests.api.registry_helpers import add_user, project, push_referrer
 from tests.conftest import ADMIN, admin_client
+from tests.unit.ext.scanning.scan_images import run_scans
 
 REPOSITORY_ROUTES = {
     ("get", "/api/v1/repositories/{name}"),
@@ -96,6 +98,7 @@ def _seed(client: TestClient) -> None:
     client.post("/api/v1/groups", json={"name": "team"})
     robot = {"name": "ci", "permissions": [{"repositories": "library/*", "actions": ["pull"]}]}
     client.post("/api/v1/projects/library/robots", json=robot)
+    run_scans(client)  # reports, packages and SBOMs to read
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +127,9 @@ QUICK = settings(
 
 
 @pytest.mark.parametrize(
-    ("method", "path"), [(op.method, op.path) for op in OPERATIONS], ids=lambda v: v
+    ("method", "path"),
+    [(op.method, op.path) for op in [*OPERATIONS, *SCANNING_OPERATIONS]],
+    ids=lambda v: v,
 )
 def test_the_api_keeps_the_documents_promises(api_schema, method: str, path: str) -> None:  # type: ignore[no-untyped-def]
     operation = api_schema[path][method]

@@ -11,13 +11,20 @@ from sqlalchemy.exc import IntegrityError
 from dockyard.meta.sql import SqlMetadataStore
 from dockyard.testing.metadata_advisories_suite import MetadataAdvisoriesSuite
 from dockyard.testing.metadata_auth_suite import MetadataAuthSuite
+from dockyard.testing.metadata_policies_suite import MetadataPoliciesSuite
+from dockyard.testing.metadata_scans_suite import MetadataScansSuite
 from dockyard.testing.metadata_suite import MetadataStoreSuite
 from dockyard.testing.metadata_usage_suite import MetadataUsageSuite
 from tests.conftest import PG_URL
 
 
 class TestSqlite(
-    MetadataStoreSuite, MetadataAuthSuite, MetadataUsageSuite, MetadataAdvisoriesSuite
+    MetadataStoreSuite,
+    MetadataAuthSuite,
+    MetadataUsageSuite,
+    MetadataAdvisoriesSuite,
+    MetadataPoliciesSuite,
+    MetadataScansSuite,
 ):
     constraint_error = IntegrityError
 
@@ -30,7 +37,12 @@ class TestSqlite(
 
 
 class TestPostgresql(
-    MetadataStoreSuite, MetadataAuthSuite, MetadataUsageSuite, MetadataAdvisoriesSuite
+    MetadataStoreSuite,
+    MetadataAuthSuite,
+    MetadataUsageSuite,
+    MetadataAdvisoriesSuite,
+    MetadataPoliciesSuite,
+    MetadataScansSuite,
 ):
     constraint_error = IntegrityError
 

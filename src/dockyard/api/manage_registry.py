@@ -3,12 +3,15 @@ statistics, system information and health. Errors are problem+json (RFC 9457).
 
 Repository names contain slashes, so everything under /repositories/ is one route that splits
 the path at its last known suffix (`/artifacts`, `/artifacts/{reference}`, `/tags`,
-`/tags/{tag}`), as the OCI routes do under /v2/.
+`/tags/{tag}`), as the OCI routes do under /v2/. An artifact's sub-resources
+(`/artifacts/{reference}/{what}`: signatures, policy checks, vulnerabilities) belong to
+extensions: that route leaves them to the routes after it.
 """
 
 from __future__ import annotations
 
 import platform
+import re
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
@@ -16,7 +19,8 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Match, Route
+from starlette.types import Scope
 
 import dockyard
 from dockyard.api.manage import logged_in, principal
@@ -217,10 +221,23 @@ async def readyz(request: Request) -> Response:
 
 
 _V1 = "/api/v1"
+_ARTIFACT_PART = re.compile(r"/artifacts/[^/]+/[^/]+$")
+
+
+class _RepositoryRoute(Route):
+    """Everything under /repositories/ but an artifact's sub-resources, which extensions serve
+    (with none that does, they are 404 like any unknown URL)."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child = super().matches(scope)
+        if match is not Match.NONE and _ARTIFACT_PART.search(child["path_params"]["path"]):
+            return Match.NONE, {}
+        return match, child
+
 
 routes = [
     Route(f"{_V1}/projects/{{project}}/repositories", project_repositories, methods=["GET"]),
-    Route(f"{_V1}/repositories/{{path:path}}", repositories, methods=["GET", "DELETE"]),
+    _RepositoryRoute(f"{_V1}/repositories/{{path:path}}", repositories, methods=["GET", "DELETE"]),
     Route(f"{_V1}/statistics", statistics, methods=["GET"]),
     Route(f"{_V1}/system/info", system_info, methods=["GET"]),
     Route(f"{_V1}/healthz", healthz, methods=["GET"]),

@@ -2,12 +2,14 @@
 renders it at /api/v1/docs with RapiDoc served by Dockyard itself (no CDN, no web fonts).
 
 The document is put together from the operation table in `openapi_paths` and the schemas in
-`openapi_schemas` (pydantic models and the services' dataclasses), once per process.
+`openapi_schemas` (pydantic models and the services' dataclasses), plus what the loaded
+extensions add (`app.state.openapi_additions`), once per application.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from functools import cache
 from importlib.resources import files
 from typing import Any
@@ -17,7 +19,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 import dockyard
-from dockyard.api.openapi_paths import OPERATIONS, PATH_PARAMETERS, Op
+from dockyard.api.openapi_paths import OPERATIONS, PATH_PARAMETERS, ApiAddition, Op
 from dockyard.api.openapi_schemas import components, ref
 
 RENDERER = "rapidoc-min.js"  # RapiDoc 9.3.8 (MIT), from npm; see static/README.md
@@ -38,11 +40,12 @@ def _responses(op: Op) -> dict[str, Any]:
     for status, schema in op.ok.items():
         media = PROBLEM if schema == "Problem" else op.ok_media
         entry: dict[str, Any] = {"description": "success" if status < 400 else "failure"}
+        medias = (media,) if schema == "Problem" else (media, *op.other_media)
         if schema is not None:
-            entry["content"] = {media: {"schema": ref(schema)}}
+            entry["content"] = {m: {"schema": ref(schema)} for m in medias}
         elif status != 204:
             kind = "object" if media == "application/json" else "string"
-            entry["content"] = {media: {"schema": {"type": kind}}}
+            entry["content"] = {m: {"schema": {"type": kind}} for m in medias}
         responses[str(status)] = entry
     responses["default"] = {
         "description": "an error, as RFC 9457 problem details",
@@ -78,11 +81,14 @@ def _operation_id(op: Op) -> str:
     return f"{op.method}_{words.replace('.', '_') or 'root'}"
 
 
-@cache
-def document() -> dict[str, Any]:
+def document(additions: Sequence[ApiAddition] = ()) -> dict[str, Any]:
+    operations = [*OPERATIONS, *(op for a in additions for op in a.operations)]
     paths: dict[str, dict[str, Any]] = {}
-    for op in OPERATIONS:
+    for op in operations:
         paths.setdefault(op.path, {})[op.method] = _operation(op)
+    schemas = components()
+    for addition in additions:
+        schemas.update(addition.schemas)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -101,11 +107,11 @@ def document() -> dict[str, Any]:
         "servers": [{"url": "/"}],
         "tags": [
             {"name": name}
-            for name in dict.fromkeys(op.tag for op in OPERATIONS)  # first-use order
+            for name in dict.fromkeys(op.tag for op in operations)  # first-use order
         ],
         "paths": paths,
         "components": {
-            "schemas": components(),
+            "schemas": dict(sorted(schemas.items())),
             "securitySchemes": {
                 "basicAuth": {"type": "http", "scheme": "basic"},
                 "personalAccessToken": {
@@ -119,8 +125,12 @@ def document() -> dict[str, Any]:
     }
 
 
-async def openapi_json(_request: Request) -> Response:
-    return JSONResponse(document())
+async def openapi_json(request: Request) -> Response:
+    state = request.app.state
+    found = getattr(state, "openapi_document", None)
+    if found is None:
+        found = state.openapi_document = document(getattr(state, "openapi_additions", ()))
+    return JSONResponse(found)
 
 
 PAGE = """<!doctype html>

@@ -3,7 +3,8 @@ document. A test checks that this table and the application's routes list the sa
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Auth = Literal["required", "optional", "none"]
@@ -35,6 +36,7 @@ PATH_PARAMETERS: dict[str, dict[str, Any]] = {
     "role": {"type": "string", "maxLength": 100},
     "token_id": {"type": "string", "maxLength": 64},
     "grant_id": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1},
+    "advisory_id": {"type": "string", "maxLength": 100, "example": "GHSA-h75v-3vvj-5mfj"},
 }
 
 
@@ -66,6 +68,16 @@ class Op:
     params: tuple[dict[str, Any], ...] = ()
     auth: Auth = "required"
     ok_media: str = "application/json"
+    other_media: tuple[str, ...] = ()  # more media types a success may come as (same schema)
+
+
+@dataclass(frozen=True)
+class ApiAddition:
+    """Operations, and the schemas they refer to, that an extension's routes add to the
+    document (an extension offers them from an `openapi()` method; see ext/base.py)."""
+
+    operations: tuple[Op, ...] = ()
+    schemas: Mapping[str, dict[str, Any]] = field(default_factory=dict)
 
 
 _R = "/api/v1/repositories/{name}"

@@ -17,7 +17,9 @@ from dockyard.cli import (
     commands_login,
     commands_projects,
     commands_registry,
+    commands_scan,
     commands_users,
+    commands_vulndb,
     db,
 )
 from dockyard.cli.options import load_or_exit
@@ -30,6 +32,7 @@ app = typer.Typer(
 )
 app.add_typer(db.app, name="db")
 app.add_typer(auth.app, name="auth")
+app.add_typer(commands_vulndb.app, name="vulndb")
 
 # Remote commands: they talk to a running registry through its management API (docs/cli.md).
 app.command("login")(commands_login.login)
@@ -43,6 +46,8 @@ app.add_typer(commands_access.robot_app, name="robot")
 app.add_typer(commands_access.token_app, name="token")
 app.add_typer(commands_access.role_app, name="role")
 app.add_typer(commands_audit.app, name="audit")
+for _command in (commands_scan.scan, commands_scan.vulns, commands_scan.sbom):
+    app.command()(_command)
 
 
 @app.callback()

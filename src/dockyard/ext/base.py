@@ -11,6 +11,9 @@ declares in its own metadata:
     [project.entry-points."dockyard.extensions"]
     hello = "hello_dockyard:HelloExtension"
 
+An extension whose routes belong to the management API (/api/v1) describes them for the
+OpenAPI document from an optional `openapi()` method returning `api.openapi_paths.ApiAddition`.
+
 Settings live under `extensions: {<name>: {enabled: true, …}}`; each extension's model
 validates its own section and forbids unknown keys, and a section naming no loaded extension
 is an error, so a misspelt name fails loudly instead of silently doing nothing.
@@ -29,6 +32,7 @@ from starlette.routing import BaseRoute
 
 if TYPE_CHECKING:
     from dockyard.api.access import Gate
+    from dockyard.api.openapi_paths import ApiAddition
     from dockyard.auth.manage_projects import ProjectAdmin
     from dockyard.auth.manage_users import UserAdmin
     from dockyard.auth.sessions import SessionSigner
@@ -44,6 +48,9 @@ GROUP = "dockyard.extensions"
 DEFAULT_EXTENSIONS: tuple[EntryPoint, ...] = (
     EntryPoint(name="ui", value="dockyard.ext.ui:UiExtension", group=GROUP),
     EntryPoint(name="quota", value="dockyard.ext.quota:QuotaExtension", group=GROUP),
+    EntryPoint(
+        name="scanning", value="dockyard.ext.scanning.extension:ScanningExtension", group=GROUP
+    ),
 )
 
 
@@ -201,6 +208,15 @@ class ExtensionHost:
         for extension in self.extensions:
             for subscription in extension.subscriptions():
                 bus.subscribe(subscription.event_type, subscription.handler)
+
+    def openapi(self) -> list[ApiAddition]:
+        """What the extensions add to the management API's OpenAPI document."""
+        found = []
+        for extension in self.extensions:
+            describe = getattr(extension, "openapi", None)
+            if callable(describe):
+                found.append(describe())
+        return found
 
     def tasks(self) -> list[Task]:
         return [

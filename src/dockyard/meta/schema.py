@@ -401,6 +401,8 @@ scan_status = Table(
         ondelete="CASCADE",
     ),
     Index("ix_scan_status_state", "state", "queued_at"),
+    # Reports and findings are per digest: which repositories hold a reported image.
+    Index("ix_scan_status_digest", "digest"),
 )
 
 # The newest report per image manifest (one platform) and scanner: content-addressed, so one
@@ -421,6 +423,8 @@ scan_reports = Table(
     Column("unknown", Integer, nullable=False),  # UNKNOWN and NONE
     Column("report", LargeBinary, nullable=False),  # gzip JSON: inventory, findings, problems
     Index("ix_scan_reports_db_version", "db_version"),
+    # The most exposed images, read in order instead of sorting every report.
+    Index("ix_scan_reports_exposure", "critical", "high", "medium", "low"),
 )
 
 # Every finding of the newest reports, one row per (image, advisory, package): which images an

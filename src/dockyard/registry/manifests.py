@@ -17,6 +17,7 @@ from dockyard.oci import mediatypes as mt
 from dockyard.oci.digest import Digest, InvalidDigest, is_digest_like
 from dockyard.oci.manifest import InvalidManifest, ParsedManifest, parse_manifest
 from dockyard.oci.names import InvalidTag, validate_tag
+from dockyard.registry.admission import Admissions
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,9 +55,11 @@ class ManifestService:
         max_bytes: int,
         require_references: bool,
         delete_enabled: bool,
+        admissions: Admissions | None = None,
     ) -> None:
         self.store = store
         self.bus = bus
+        self.admissions = admissions or Admissions()
         self.max_bytes = max_bytes
         self.require_references = require_references
         self.delete_enabled = delete_enabled
@@ -64,7 +67,8 @@ class ManifestService:
     async def get(
         self, repository: str, reference: str, accept: list[str], *, pulled: bool = False
     ) -> ManifestRecord:
-        """The manifest; `pulled` counts it as a pull (a GET, not a HEAD) for the usage
+        """The manifest; `pulled` says it is a pull (a GET, not a HEAD): the pull checks
+        extensions registered run (a refusal raises DENIED) and it counts for the usage
         statistics, in memory (`ManifestPulled` goes to the bus, not to the database)."""
         ref = Reference.parse(reference)
         async with self.store.transaction(readonly=True) as tx:
@@ -84,6 +88,7 @@ class ManifestService:
                 status=404,
             )
         if pulled:
+            await self.admissions.admit_pull(repository, record)
             self.bus.notify(ManifestPulled(repository, record.digest, time.time()))
         return record
 

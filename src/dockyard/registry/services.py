@@ -26,7 +26,7 @@ class Registry:
     manifests: ManifestService
     listing: ListingService
     referrers: ReferrerService
-    admissions: Admissions  # checks extensions add (quotas) before a blob joins a repository
+    admissions: Admissions  # checks extensions add: blobs joining a repository, manifest pulls
     blob_redirect_seconds: int | None = None  # presigned redirects for blob GETs, when set
 
     @classmethod
@@ -51,6 +51,7 @@ class Registry:
                 max_bytes=cfg.max_manifest_bytes,
                 require_references=cfg.require_manifest_references,
                 delete_enabled=cfg.delete_enabled,
+                admissions=admissions,
             ),
             listing=ListingService(store),
             referrers=ReferrerService(store),

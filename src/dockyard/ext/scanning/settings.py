@@ -8,7 +8,8 @@ from dockyard.ext.base import ExtensionSettings
 
 
 class AdapterSettings(BaseModel):
-    """An external scanner behind Harbor's pluggable scanner adapter API (Trivy, Clair, …)."""
+    """An external scanner behind Harbor's pluggable scanner adapter API (Trivy, Clair, …): how
+    `AdapterScanner` reaches it. Not a setting of the extension yet (docs/scanner-adapter.md)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -26,11 +27,12 @@ class ScanningSettings(ExtensionSettings):
     # schedule; empty: the database changes only through `dockyard vulndb import`.
     vulndb_sources: list[str] = Field(default_factory=list)
     vulndb_refresh_hours: float = Field(default=24.0, gt=0)
-    # How often a replica looks for queued scans, and how long a claimed scan may run before
-    # another replica takes it over.
+    # Whether this replica runs queued scans (off: it only queues them and serves reports, as
+    # a replica dedicated to the API might). How often it looks for queued scans, and how long
+    # a claimed scan may run before another replica takes it over.
+    run_scans: bool = True
     poll_seconds: float = Field(default=2.0, gt=0)
     lease_seconds: float = Field(default=600.0, gt=0)
     max_attempts: int = Field(default=3, ge=1)
     # Serve Dockyard's own scanner through Harbor's adapter API at /scanner-adapter/api/v1.
     serve_adapter_api: bool = True
-    adapters: list[AdapterSettings] = Field(default_factory=list)

@@ -19,7 +19,7 @@ from dockyard.ext.scanning.severity import Severity
 pytestmark = pytest.mark.anyio
 
 VULNDB = Path(__file__).parents[4] / ".." / "shared" / "vulndb"
-DATA = Path(__file__).parents[3] / "data" / "osv"
+DATA = Path(__file__).parents[3] / "osv_advisories" / "osv"
 
 
 class MemoryLookup:

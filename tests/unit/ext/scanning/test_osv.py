@@ -22,7 +22,7 @@ from dockyard.ext.scanning.osv import (
 from dockyard.ext.scanning.severity import Severity, cvss_score, rate, rate_scores
 
 VULNDB = Path(__file__).parents[4] / ".." / "shared" / "vulndb"
-DATA = Path(__file__).parents[3] / "data" / "osv"
+DATA = Path(__file__).parents[3] / "osv_advisories" / "osv"
 
 
 def _real(zip_name: str, advisory_id: str) -> dict[str, Any]:

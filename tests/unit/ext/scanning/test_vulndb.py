@@ -25,7 +25,7 @@ from tests.conftest import PG_URL, _pg_execute, _run_in_thread, service_missing
 pytestmark = pytest.mark.anyio
 
 VULNDB = Path(__file__).parents[4] / ".." / "shared" / "vulndb"
-DATA = Path(__file__).parents[3] / "data" / "osv"
+DATA = Path(__file__).parents[3] / "osv_advisories" / "osv"
 ZIPS = ("Go-all.zip", "PyPI-all.zip", "crates.io-all.zip")
 
 

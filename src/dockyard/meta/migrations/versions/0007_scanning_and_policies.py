@@ -44,6 +44,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("scan_status", schema=None) as batch_op:
         batch_op.create_index("ix_scan_status_state", ["state", "queued_at"], unique=False)
+        batch_op.create_index("ix_scan_status_digest", ["digest"], unique=False)
 
     op.create_table(
         "scan_reports",
@@ -62,6 +63,9 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("scan_reports", schema=None) as batch_op:
         batch_op.create_index("ix_scan_reports_db_version", ["db_version"], unique=False)
+        batch_op.create_index(
+            "ix_scan_reports_exposure", ["critical", "high", "medium", "low"], unique=False
+        )
 
     op.create_table(
         "scan_findings",
@@ -111,8 +115,10 @@ def downgrade() -> None:
         batch_op.drop_index("ix_scan_findings_advisory")
     op.drop_table("scan_findings")
     with op.batch_alter_table("scan_reports", schema=None) as batch_op:
+        batch_op.drop_index("ix_scan_reports_exposure")
         batch_op.drop_index("ix_scan_reports_db_version")
     op.drop_table("scan_reports")
     with op.batch_alter_table("scan_status", schema=None) as batch_op:
+        batch_op.drop_index("ix_scan_status_digest")
         batch_op.drop_index("ix_scan_status_state")
     op.drop_table("scan_status")

@@ -1,0 +1,88 @@
+"""The scanning extension: scan on push, the scan queue, the vulnerability database refresh, and
+the management API's scanning endpoints (docs/scanning.md).
+
+Kept small on purpose: it builds the pieces and hands them to the host. Other parts of the
+supply-chain work plug in where marked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from starlette.routing import BaseRoute
+
+import dockyard
+from dockyard.api.openapi_paths import ApiAddition
+from dockyard.ext.base import ExtensionContext, Subscription, Task
+from dockyard.ext.scanning import openapi
+from dockyard.ext.scanning.adapter import AdapterServer, require_admin
+from dockyard.ext.scanning.api import build_routes
+from dockyard.ext.scanning.policies import install_policies
+from dockyard.ext.scanning.queries import ScanQueries
+from dockyard.ext.scanning.sboms import SbomService
+from dockyard.ext.scanning.scanner import BuiltinScanner
+from dockyard.ext.scanning.service import ScanService
+from dockyard.ext.scanning.settings import ScanningSettings
+from dockyard.ext.scanning.worker import ScanWorker
+
+
+class ScanningExtension:
+    name = "scanning"
+    settings_model = ScanningSettings
+
+    def __init__(self, context: ExtensionContext, settings: ScanningSettings) -> None:
+        self.context = context
+        self.settings = settings
+        registry = context.registry
+        self.scanner = BuiltinScanner(context.store, dockyard.__version__)
+        self.service = ScanService(context.store, registry.storage, self.scanner, settings)
+        self.worker = ScanWorker(self.service)
+        self.queries = ScanQueries(context.store, context.gate.access, self.service)
+        self.sboms = SbomService(self.queries, registry)
+        # Scan on push: queued in the push's own transaction (not after it, from the outbox's
+        # in-process copy), so a pushed image is in the queue exactly when it is in the registry.
+        context.bus.subscribe_in_transaction(self.worker.on_event_in_transaction)
+        # Pull policies: a check in the registry core's manifest read path, and their API.
+        self.policies = install_policies(context, settings)
+        # Dockyard's own scanner, served through Harbor's adapter API (system admins only: a
+        # scan request makes Dockyard fetch from a registry URL the caller names).
+        self.adapter_server = (
+            AdapterServer(self.scanner, authorize=require_admin)
+            if settings.serve_adapter_api
+            else None
+        )
+
+    def routes(self) -> Sequence[BaseRoute]:
+        routes = [
+            *build_routes(self.queries, self.sboms, self.context.settings),
+            *self.policies.routes(),
+        ]
+        if self.adapter_server is not None:
+            routes.extend(self.adapter_server.routes())
+        return routes
+
+    def openapi(self) -> ApiAddition:
+        """The routes above, described for /api/v1/openapi.json."""
+        policies = self.policies.openapi()
+        return ApiAddition(
+            (*openapi.OPERATIONS, *policies.operations), {**openapi.SCHEMAS, **policies.schemas}
+        )
+
+    def tasks(self) -> Sequence[Task]:
+        found: list[Task] = []
+        if self.settings.run_scans:
+            found.append(Task("scan-queue", self.settings.poll_seconds, self.worker.run_queue))
+        if self.settings.vulndb_sources:
+            hours = self.settings.vulndb_refresh_hours
+            found.append(Task("vulndb-refresh", hours * 3600, self.worker.refresh_db))
+        return found
+
+    def subscriptions(self) -> Sequence[Subscription]:
+        return ()
+
+    async def startup(self) -> None:
+        return None
+
+    async def shutdown(self) -> None:
+        if self.adapter_server is not None:
+            await self.adapter_server.aclose()
