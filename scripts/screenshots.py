@@ -141,6 +141,8 @@ def main() -> int:
             with httpx.Client(base_url=server.url, auth=ADMIN, timeout=60) as client:
                 seed_demo(client)
                 latest = digests(client)
+                # A quota, so that the project page shows its storage meter.
+                client.patch("/api/v1/projects/team", json={"quota_bytes": 64 * 1024 * 1024})
             server.stop()  # flushes the pull counts; a new process has no cached totals
             database = f"sqlite+aiosqlite:///{(data / 'dockyard.db').resolve()}"
             asyncio.run(add_history(database, latest))

@@ -318,6 +318,8 @@ def test_granting_to_a_group(team: Team) -> None:
         ({"user": "guest", "role": "guest", "repositories": "**"}, "team-a/"),
         ({"user": "guest", "group": "qa", "role": "guest"}, "exactly one"),
         ({"role": "guest"}, "exactly one"),
+        ({"user": "", "role": "guest"}, "has no name"),
+        ({"group": "", "role": "guest"}, "has no name"),
         ({"user": "guest"}, "role"),
         ({"user": "guest", "role": "guest", "expires": 1}, "expires"),
         ({"user": ["guest"], "role": "guest"}, "user"),

@@ -251,8 +251,9 @@ async def members(request: Request) -> Response:
         new = await body(request, GrantIn)
         if (new.user is None) == (new.group is None):
             raise invalid("grant a role to exactly one of 'user' or 'group'")
-        kind, subject = ("user", new.user) if new.user else ("group", new.group)
-        assert subject is not None
+        kind, subject = ("user", new.user) if new.user is not None else ("group", new.group)
+        if not subject:
+            raise invalid(f"the {kind} to grant a role to has no name")
         grant = await admin.grant(actor, name, kind, subject, new.role, new.repositories)
         return JSONResponse(_record(grant), status_code=201)
     return JSONResponse({"members": [_record(g) for g in await admin.grants(actor, name)]})
