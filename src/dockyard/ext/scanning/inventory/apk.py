@@ -11,10 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from packageurl import PackageURL
-
 from dockyard.ext.scanning.inventory import osrelease
-from dockyard.ext.scanning.inventory.findings import Member, MiB
+from dockyard.ext.scanning.inventory.findings import Member, MiB, os_purl
 from dockyard.ext.scanning.packages import Distro, Ecosystem, Package
 
 INSTALLED = "lib/apk/db/installed"
@@ -46,21 +44,13 @@ class ApkFinding:
         namespace = "wolfi" if wolfi else "alpine"
         release = osrelease.release(distro)
         for record in self.records:
-            qualifiers = {"arch": record.arch} if record.arch else {}
-            if release:
-                qualifiers["distro"] = f"{namespace}-{release}"
-            purl = PackageURL(
-                type="apk",
-                namespace=namespace,
-                name=record.name,
-                version=record.version,
-                qualifiers=qualifiers,
-            )
+            distro_name = f"{namespace}-{release}" if release else ""
+            purl = os_purl("apk", namespace, record.name, record.version, record.arch, distro_name)
             yield Package(
                 name=record.name,
                 version=record.version,
                 ecosystem=Ecosystem.WOLFI if wolfi else Ecosystem.ALPINE,
-                purl=purl.to_string(),
+                purl=purl,
                 path=self.path,
                 layer=self.layer,
                 distro_release=release,

@@ -13,10 +13,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from debian.deb822 import Deb822
-from packageurl import PackageURL
 
 from dockyard.ext.scanning.inventory import osrelease
-from dockyard.ext.scanning.inventory.findings import Member, MiB
+from dockyard.ext.scanning.inventory.findings import Member, MiB, os_purl
 from dockyard.ext.scanning.packages import Distro, Ecosystem, Package
 
 STATUS = "var/lib/dpkg/status"
@@ -54,21 +53,13 @@ class DpkgFinding:
         namespace = "ubuntu" if ubuntu else "debian"
         release = osrelease.release(distro)
         for record in self.records:
-            qualifiers = {"arch": record.arch} if record.arch else {}
-            if release:
-                qualifiers["distro"] = f"{namespace}-{release}"
-            purl = PackageURL(
-                type="deb",
-                namespace=namespace,
-                name=record.name,
-                version=record.version,
-                qualifiers=qualifiers,
-            )
+            distro_name = f"{namespace}-{release}" if release else ""
+            purl = os_purl("deb", namespace, record.name, record.version, record.arch, distro_name)
             yield Package(
                 name=record.name,
                 version=record.version,
                 ecosystem=Ecosystem.UBUNTU if ubuntu else Ecosystem.DEBIAN,
-                purl=purl.to_string(),
+                purl=purl,
                 path=self.path,
                 layer=self.layer,
                 distro_release=release,

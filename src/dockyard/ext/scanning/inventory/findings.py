@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
+from packageurl import PackageURL
+
 from dockyard.ext.scanning.packages import Distro, Package
 
 MiB = 1024 * 1024
@@ -60,3 +62,25 @@ class Readable(Protocol):
 
 class DetectorError(ValueError):
     """A file a detector wanted turned out unreadable; reported as a problem of its layer."""
+
+
+def os_purl(
+    kind: str,
+    namespace: str | None,
+    name: str,
+    version: str,
+    arch: str,
+    distro: str,
+    **extra: str,
+) -> str:
+    """The purl of an OS package (deb, apk, rpm): arch and distro (e.g. `debian-12`) as
+    qualifiers when known, plus any `extra` (rpm's epoch)."""
+    qualifiers = {"arch": arch} if arch else {}
+    qualifiers.update(extra)
+    if distro:
+        qualifiers["distro"] = distro
+    return str(
+        PackageURL(
+            type=kind, namespace=namespace, name=name, version=version, qualifiers=qualifiers
+        ).to_string()
+    )

@@ -14,10 +14,8 @@ from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
-from packageurl import PackageURL
-
 from dockyard.ext.scanning.inventory import rpmheader as h
-from dockyard.ext.scanning.inventory.findings import DetectorError, Member, MiB
+from dockyard.ext.scanning.inventory.findings import DetectorError, Member, MiB, os_purl
 from dockyard.ext.scanning.packages import Distro, Ecosystem, Package
 
 PATHS = ("var/lib/rpm/rpmdb.sqlite", "usr/lib/sysimage/rpm/rpmdb.sqlite")
@@ -51,23 +49,22 @@ class RpmFinding:
         namespace = _NAMESPACES.get(distro.id, distro.id) if distro else None
         release = distro.version_id if distro else ""
         for record in self.records:
-            qualifiers = {"arch": record.arch} if record.arch else {}
-            if record.epoch:
-                qualifiers["epoch"] = str(record.epoch)
-            if distro and release:
-                qualifiers["distro"] = f"{distro.id}-{release}"
-            purl = PackageURL(
-                type="rpm",
-                namespace=namespace,
-                name=record.name,
-                version=record.purl_version,
-                qualifiers=qualifiers,
+            epoch = {"epoch": str(record.epoch)} if record.epoch else {}
+            distro_name = f"{distro.id}-{release}" if distro and release else ""
+            purl = os_purl(
+                "rpm",
+                namespace,
+                record.name,
+                record.purl_version,
+                record.arch,
+                distro_name,
+                **epoch,
             )
             yield Package(
                 name=record.name,
                 version=record.version,
                 ecosystem=Ecosystem.RPM,
-                purl=purl.to_string(),
+                purl=purl,
                 path=self.path,
                 layer=self.layer,
                 distro_release=release,
