@@ -56,7 +56,7 @@ def encode(report: ScanReport) -> bytes:
         "generated_at": report.generated_at,
         "inventory": {
             "distro": _distro_json(report.inventory.distro),
-            "packages": [_package_json(p) for p in report.inventory.packages],
+            "packages": [package_json(p) for p in report.inventory.packages],
             "problems": [{"layer": p.layer, "reason": p.reason} for p in report.inventory.problems],
         },
         "findings": [_finding_json(f) for f in report.findings],
@@ -123,7 +123,7 @@ def _distro_json(distro: Distro | None) -> dict[str, str] | None:
     return {"id": distro.id, "version_id": distro.version_id, "pretty_name": distro.pretty_name}
 
 
-def _package_json(package: Package) -> dict[str, Any]:
+def package_json(package: Package) -> dict[str, Any]:
     return {
         "name": package.name,
         "version": package.version,
@@ -148,7 +148,7 @@ def _finding_json(finding: Finding) -> dict[str, Any]:
     return {
         "advisory_id": finding.advisory_id,
         "aliases": list(finding.aliases),
-        "package": _package_json(finding.package),
+        "package": package_json(finding.package),
         "severity": finding.severity.name,
         "score": finding.score,
         "summary": finding.summary,
@@ -187,7 +187,7 @@ def counts_view(counts: SeverityCounts) -> dict[str, int]:
 
 
 def package_view(package: Package) -> dict[str, Any]:
-    view = _package_json(package)
+    view = package_json(package)
     view.pop("distro_release")
     return view
 

@@ -20,6 +20,7 @@ from dockyard.ext.scanning.adapter.ecosystems import guess_ecosystem, package_pu
 from dockyard.ext.scanning.adapter.wire import TO_HARBOR, from_harbor_severity
 from dockyard.ext.scanning.matcher import Finding
 from dockyard.ext.scanning.packages import Distro, Inventory, LayerProblem, Package
+from dockyard.ext.scanning.reports import package_json
 from dockyard.ext.scanning.scanner import ScanReport
 from dockyard.ext.scanning.severity import Severity
 
@@ -79,7 +80,7 @@ def _render_finding(finding: Finding) -> dict[str, Any]:
             "fixed": list(finding.fixed),
             "affected_name": finding.affected_name,
             "url": finding.url,
-            "package": _render_package(package),
+            "package": package_json(package),
         }
     }
     return item
@@ -88,20 +89,6 @@ def _render_finding(finding: Finding) -> dict[str, Any]:
 def _links(finding: Finding) -> list[str]:
     osv = OSV_LINK.format(finding.advisory_id)
     return list(dict.fromkeys(link for link in (osv, finding.url) if link))
-
-
-def _render_package(package: Package) -> dict[str, Any]:
-    return {
-        "name": package.name,
-        "version": package.version,
-        "ecosystem": str(package.ecosystem),
-        "purl": package.purl,
-        "path": package.path,
-        "layer": package.layer,
-        "distro_release": package.distro_release,
-        "source_name": package.source_name,
-        "source_version": package.source_version,
-    }
 
 
 def _render_extras(report: ScanReport) -> dict[str, Any]:
