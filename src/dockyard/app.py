@@ -36,6 +36,7 @@ from dockyard.auth.tokens import TokenService
 from dockyard.events.bus import EventBus
 from dockyard.ext.base import ExtensionContext, ExtensionHost, load_extensions
 from dockyard.jobs.scheduler import Scheduler
+from dockyard.jobs.shutdown import bounded, dump_stacks_on_sigusr1, stop_task
 from dockyard.meta.sql import SqlMetadataStore
 from dockyard.registry.inventory import Inventory
 from dockyard.registry.removal import Removal
@@ -144,19 +145,13 @@ def create_app(settings: Settings) -> Starlette:
         try:
             yield
         finally:
-            for task in (sweeper, counter):
-                task.cancel()
-                try:
-                    await task
-                except asyncio.CancelledError:
-                    pass
-                except Exception:  # shutdown goes on: the store and storage still get closed
-                    log.exception("background task failed before shutdown")
-            await usage.close()
-            await extensions.shutdown()
-            await store.close()
+            await stop_task(sweeper, "the job scheduler", scheduler.stop)
+            await stop_task(counter, "the usage counter", usage.stop)
+            await bounded(usage.close(), "flushing usage counts")
+            await bounded(extensions.shutdown(), "stopping extensions")
+            await bounded(store.close(), "closing the metadata store")
             if isinstance(storage, SupportsClose):
-                await storage.close()
+                await bounded(storage.close(), "closing the storage")
 
     app = Starlette(
         routes=[
@@ -230,4 +225,5 @@ def app_from_environment() -> Starlette:
     """Factory for server workers: settings arrive serialized in the environment."""
     raw = os.environ.get(SETTINGS_ENV)
     settings = Settings.model_validate(json.loads(raw)) if raw else Settings()
+    dump_stacks_on_sigusr1()
     return create_app(settings)

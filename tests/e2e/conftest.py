@@ -34,7 +34,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 START_TIMEOUT = 30.0
-STOP_TIMEOUT = 10.0
+STOP_TIMEOUT = 15.0  # more than the server's own 10 s kill timeout for its workers
 
 # What tests/conftest.py sets for the admin every registry bootstraps (and for cheap argon2),
 # handed on to every `dockyard serve`: a server starts without the test's DOCKYARD_* variables.
@@ -161,6 +161,7 @@ class DockyardServer:
         try:
             code = process.wait(timeout=STOP_TIMEOUT)
         except subprocess.TimeoutExpired:
+            _dump_stacks(process)
             _kill_group(process)
             pytest.fail(f"dockyard did not exit within {STOP_TIMEOUT}s of SIGTERM:\n{self.log()}")
         if _group_alive(process.pid):
@@ -208,6 +209,14 @@ def _group_alive(pgid: int, grace: float = 2.0) -> bool:
         if time.monotonic() > deadline:
             return True
         time.sleep(0.05)
+
+
+def _dump_stacks(process: subprocess.Popen[bytes]) -> None:
+    """Have every process of the server write its threads' stacks to its log (SIGUSR1, see
+    dockyard/jobs/shutdown.py): the log then says where a server that will not stop is stuck."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGUSR1)
+        time.sleep(1.0)
 
 
 def _kill_group(process: subprocess.Popen[bytes]) -> None:

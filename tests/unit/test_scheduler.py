@@ -88,3 +88,30 @@ async def test_a_failing_job_is_recorded_and_runs_again(
     assert job_row["lease_owner"] is None
     assert await scheduler.run_due() == 1
     assert len(attempts) == 2
+
+
+async def test_stop_lets_the_running_job_finish_its_work(
+    stores: tuple[SqlMetadataStore, SqlMetadataStore],
+) -> None:
+    """Shutdown asks the scheduler to stop instead of cancelling it: a job halfway through
+    its work (and its transaction) completes, and its run is recorded as finished."""
+    store = stores[0]
+    started, finished = asyncio.Event(), []
+
+    async def job() -> None:
+        started.set()
+        await asyncio.sleep(0.3)
+        finished.append(time.monotonic())
+
+    scheduler = Scheduler(store, tick=0.02)
+    scheduler.every("slow", 60, job)
+    loop = asyncio.create_task(scheduler.run_forever())
+    await asyncio.wait_for(started.wait(), 10)
+    scheduler.stop()
+    await asyncio.wait_for(loop, 5)  # returns by itself: no CancelledError
+
+    assert len(finished) == 1
+    async with store.transaction(readonly=True) as tx:
+        row = await tx.jobs.get("slow")
+    assert row is not None and row["last_error"] is None
+    assert row["lease_owner"] is None, "the finished run must give its lease back"

@@ -9,6 +9,7 @@ from typing import Any
 from granian import Granian
 from granian.constants import Interfaces, Loops
 
+from dockyard.jobs.shutdown import dump_stacks_on_sigusr1
 from dockyard.settings import Settings
 
 _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -56,6 +57,7 @@ def run_server(settings: Settings) -> None:
         file=sys.stderr,
         flush=True,
     )
+    dump_stacks_on_sigusr1()
     Granian(
         "dockyard.app:app_from_environment",
         factory=True,

@@ -9,6 +9,7 @@ Works the same on SQLite (embedded) and PostgreSQL (scale-out): no Redis, no lea
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -42,6 +43,7 @@ class Scheduler:
         self.tick = tick
         self.owner = process_identity()
         self.jobs: list[Job] = []
+        self._stopping = asyncio.Event()
 
     def every(
         self, name: str, interval: float, run: JobFunction, lease: float | None = None
@@ -49,14 +51,23 @@ class Scheduler:
         self.jobs.append(Job(name, interval, run, lease or max(60.0, interval)))
 
     async def run_forever(self) -> None:
-        while True:
+        """Run due jobs every tick until `stop` is called; then return once the job at hand
+        is done, so that no transaction is cut off halfway."""
+        while not self._stopping.is_set():
             await self.run_due()
-            await asyncio.sleep(self.tick)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.tick)
+
+    def stop(self) -> None:
+        """Ask `run_forever` to end after the job it is running (if any)."""
+        self._stopping.set()
 
     async def run_due(self) -> int:
         """Run every job that is due and that this process wins; returns how many ran."""
         ran = 0
         for job in self.jobs:
+            if self._stopping.is_set():
+                break
             try:
                 if await self._claim(job):
                     ran += 1

@@ -11,6 +11,7 @@ Pushes are rare and already write: they are counted inside the push's own transa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -36,6 +37,7 @@ class UsageRecorder:
         self._clock = clock
         self._pending: dict[tuple[str, str, int], list[float]] = {}  # → [pulls, last at]
         self._flushing = asyncio.Lock()
+        self._stopping = asyncio.Event()
 
     def attach(self, bus: EventBus) -> None:
         bus.subscribe(ManifestPulled, self.on_pulled)
@@ -86,10 +88,16 @@ class UsageRecorder:
             entry[1] = max(entry[1], c.last_pulled_at)
 
     async def run(self, interval: float) -> None:
-        """Flush every `interval` seconds until cancelled (then call `close`)."""
-        while True:
-            await asyncio.sleep(interval)
-            await self._flush_logged()
+        """Flush every `interval` seconds until `stop` (then call `close`)."""
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), interval)
+            if not self._stopping.is_set():
+                await self._flush_logged()
+
+    def stop(self) -> None:
+        """End `run` after the flush in progress: cancelling it could cut a write halfway."""
+        self._stopping.set()
 
     async def close(self) -> None:
         """The last flush, at shutdown."""

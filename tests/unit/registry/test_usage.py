@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -78,3 +79,20 @@ async def test_a_failed_flush_keeps_its_counts_for_the_next() -> None:
     store.usage.fail = False
     assert await recorder.flush() == 2
     assert store.usage.batches == [[PullCount("r", "sha256:a", 0, 2, 50.0)]]
+
+
+async def test_stop_ends_the_flush_loop_without_cutting_a_flush_short() -> None:
+    recorder, store, bus = _recorder()
+    bus.notify(ManifestPulled("r", "sha256:a", 10.0))
+    loop = asyncio.create_task(recorder.run(0.05))
+    while not store.usage.batches:
+        await asyncio.sleep(0.01)
+    recorder.stop()
+    await asyncio.wait_for(loop, 2)  # ends by itself, not through cancellation
+
+    bus.notify(ManifestPulled("r", "sha256:b", 20.0))
+    await recorder.close()
+    assert store.usage.batches == [
+        [PullCount("r", "sha256:a", 0, 1, 10.0)],
+        [PullCount("r", "sha256:b", 0, 1, 20.0)],
+    ]
