@@ -183,7 +183,7 @@ def create_app(settings: Settings) -> Starlette:
 
 
 # Services an extension may find in `ExtensionContext.services` when this build wires them.
-OPTIONAL_SERVICES = ("inventory", "removal")
+OPTIONAL_SERVICES = ("inventory", "removal", "tokens")
 
 
 def wire_extensions(

@@ -10,11 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from dockyard.meta.sql import SqlMetadataStore
 from dockyard.testing.metadata_policies_suite import seed_advisory, seed_report
-from tests.conftest import ADMIN
+from tests.conftest import ADMIN, service_missing
 from tests.e2e import policy_shim
 from tests.e2e.conftest import DockyardServer, MakeRegistry, Servers, Skopeo
 from tests.e2e.cosign import (
@@ -136,7 +135,7 @@ def test_the_real_cosign_fixtures_with_the_right_and_the_wrong_key(
     make_registry: MakeRegistry, skopeo: Skopeo, tmp_path: Path
 ) -> None:
     if not FIXTURES.is_dir():
-        pytest.skip(f"the cosign fixtures are not at {FIXTURES}")
+        service_missing(f"the cosign fixtures at {FIXTURES}")
     # The fixture's layers are not part of it: the registry takes the manifest without them.
     env = server_env(tmp_path, DOCKYARD_REGISTRY__REQUIRE_MANIFEST_REFERENCES="false")
     registry = make_registry(env=env)

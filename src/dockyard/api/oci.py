@@ -136,7 +136,11 @@ async def get_manifest(request: Request) -> Response:
     name = _name(request)
     accept = request.headers.getlist("accept")
     record = await _registry(request).manifests.get(
-        name, request.path_params["reference"], accept, pulled=request.method == "GET"
+        name,
+        request.path_params["reference"],
+        accept,
+        pulled=request.method == "GET",
+        puller=getattr(request.state, "principal", None),  # set by the access check
     )
     headers = {"Docker-Content-Digest": record.digest, "ETag": f'"{record.digest}"'}
     if request.method == "HEAD":

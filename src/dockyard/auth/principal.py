@@ -13,6 +13,10 @@ class Kind(StrEnum):
     ANONYMOUS = "anonymous"
     USER = "user"
     ROBOT = "robot"
+    # A service Dockyard itself lends a credential to (an external scanner fetching the image
+    # it is to scan). Only ever the kind of a short-lived token Dockyard signs: no login,
+    # token request or refresh yields it.
+    SERVICE = "service"
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from dockyard.auth.principal import Principal
 from dockyard.meta.records import ManifestRecord
 
 
@@ -25,8 +26,11 @@ class BlobAdmission(Protocol):
 
 
 class PullAdmission(Protocol):
-    async def admit_pull(self, repository: str, manifest: ManifestRecord) -> None:
-        """Raise `RegistryError` to refuse serving `manifest` from `repository`."""
+    async def admit_pull(
+        self, repository: str, manifest: ManifestRecord, puller: Principal | None
+    ) -> None:
+        """Raise `RegistryError` to refuse serving `manifest` from `repository` to `puller`
+        (None: a pull from inside the process, e.g. a replication job)."""
 
 
 class Admissions:
@@ -48,6 +52,8 @@ class Admissions:
         for check in self._checks:
             await check.admit_blob(repository, digest, size)
 
-    async def admit_pull(self, repository: str, manifest: ManifestRecord) -> None:
+    async def admit_pull(
+        self, repository: str, manifest: ManifestRecord, puller: Principal | None
+    ) -> None:
         for check in self._pull_checks:
-            await check.admit_pull(repository, manifest)
+            await check.admit_pull(repository, manifest, puller)

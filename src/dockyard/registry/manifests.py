@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from dockyard.auth.principal import Principal
 from dockyard.errors import Code, RegistryError
 from dockyard.events.bus import EventBus
 from dockyard.events.types import ManifestDeleted, ManifestPulled, ManifestPushed, TagDeleted
@@ -65,10 +66,16 @@ class ManifestService:
         self.delete_enabled = delete_enabled
 
     async def get(
-        self, repository: str, reference: str, accept: list[str], *, pulled: bool = False
+        self,
+        repository: str,
+        reference: str,
+        accept: list[str],
+        *,
+        pulled: bool = False,
+        puller: Principal | None = None,
     ) -> ManifestRecord:
-        """The manifest; `pulled` says it is a pull (a GET, not a HEAD): the pull checks
-        extensions registered run (a refusal raises DENIED) and it counts for the usage
+        """The manifest; `pulled` says it is a pull (a GET, not a HEAD) by `puller`: the pull
+        checks extensions registered run (a refusal raises DENIED) and it counts for the usage
         statistics, in memory (`ManifestPulled` goes to the bus, not to the database)."""
         ref = Reference.parse(reference)
         async with self.store.transaction(readonly=True) as tx:
@@ -88,7 +95,7 @@ class ManifestService:
                 status=404,
             )
         if pulled:
-            await self.admissions.admit_pull(repository, record)
+            await self.admissions.admit_pull(repository, record, puller)
             self.bus.notify(ManifestPulled(repository, record.digest, time.time()))
         return record
 

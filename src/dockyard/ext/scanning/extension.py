@@ -13,16 +13,17 @@ from starlette.routing import BaseRoute
 
 import dockyard
 from dockyard.api.openapi_paths import ApiAddition
-from dockyard.ext.base import ExtensionContext, Subscription, Task
+from dockyard.ext.base import ExtensionContext, ExtensionError, Subscription, Task
 from dockyard.ext.scanning import openapi
-from dockyard.ext.scanning.adapter import AdapterServer, require_admin
+from dockyard.ext.scanning.adapter import AdapterScanner, AdapterServer, require_admin
 from dockyard.ext.scanning.api import build_routes
+from dockyard.ext.scanning.lending import PullCredentials
 from dockyard.ext.scanning.policies import install_policies
 from dockyard.ext.scanning.queries import ScanQueries
 from dockyard.ext.scanning.sboms import SbomService
-from dockyard.ext.scanning.scanner import BuiltinScanner
+from dockyard.ext.scanning.scanner import BuiltinScanner, Scanner
 from dockyard.ext.scanning.service import ScanService
-from dockyard.ext.scanning.settings import ScanningSettings
+from dockyard.ext.scanning.settings import AdapterSettings, ScanningSettings
 from dockyard.ext.scanning.worker import ScanWorker
 
 
@@ -34,7 +35,9 @@ class ScanningExtension:
         self.context = context
         self.settings = settings
         registry = context.registry
-        self.scanner = BuiltinScanner(context.store, dockyard.__version__)
+        builtin = BuiltinScanner(context.store, dockyard.__version__)
+        self.adapter_scanner = _adapter_scanner(context, settings.adapter)
+        self.scanner: Scanner = self.adapter_scanner or builtin
         self.service = ScanService(context.store, registry.storage, self.scanner, settings)
         self.worker = ScanWorker(self.service)
         self.queries = ScanQueries(context.store, context.gate.access, self.service)
@@ -47,9 +50,7 @@ class ScanningExtension:
         # Dockyard's own scanner, served through Harbor's adapter API (system admins only: a
         # scan request makes Dockyard fetch from a registry URL the caller names).
         self.adapter_server = (
-            AdapterServer(self.scanner, authorize=require_admin)
-            if settings.serve_adapter_api
-            else None
+            AdapterServer(builtin, authorize=require_admin) if settings.serve_adapter_api else None
         )
 
     def routes(self) -> Sequence[BaseRoute]:
@@ -86,3 +87,25 @@ class ScanningExtension:
     async def shutdown(self) -> None:
         if self.adapter_server is not None:
             await self.adapter_server.aclose()
+        if self.adapter_scanner is not None:
+            await self.adapter_scanner.aclose()
+
+
+def _adapter_scanner(
+    context: ExtensionContext, adapter: AdapterSettings | None
+) -> AdapterScanner | None:
+    """The external scanner the settings name, lent a pull token per scan; None: built-in."""
+    if adapter is None:
+        return None
+    registry_url = adapter.registry_url or context.gate.access.settings.public_url
+    if not registry_url:
+        raise ExtensionError(
+            "extensions.scanning.adapter needs the URL the adapter pulls images from: set its "
+            "registry_url, or auth.public_url"
+        )
+    tokens = context.services["tokens"]
+    return AdapterScanner(
+        adapter,
+        registry_url=registry_url,
+        registry_authorization=PullCredentials(tokens, adapter.name),
+    )

@@ -39,6 +39,15 @@ class ScannerInfo:
     version: str
 
 
+class ScanError(Exception):
+    """Why an image cannot be scanned. `retry`: whether running it again may help (a storage
+    outage) or not (a layer that is not in the registry)."""
+
+    def __init__(self, message: str, *, retry: bool = True) -> None:
+        super().__init__(message)
+        self.retry = retry
+
+
 @dataclass(frozen=True, slots=True)
 class ScanTarget:
     """One image manifest and its layers, base first."""
@@ -92,6 +101,12 @@ class BuiltinScanner:
         async with self._store.transaction(readonly=True) as tx:
             current = await tx.advisories.current()
         return current.db_version if current else "empty"
+
+    async def db_updated_at(self) -> float | None:
+        """When the current database was imported (seconds since the epoch); None: empty."""
+        async with self._store.transaction(readonly=True) as tx:
+            current = await tx.advisories.current()
+        return current.imported_at if current else None
 
     async def scan(self, target: ScanTarget, progress: Progress | None = None) -> ScanReport:
         db_version = await self.db_version()

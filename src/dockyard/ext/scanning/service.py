@@ -24,7 +24,7 @@ from dockyard.errors import RegistryError, invalid, not_found
 from dockyard.ext.scanning.inventory import LayerSource
 from dockyard.ext.scanning.inventory.bridge import OpenStream
 from dockyard.ext.scanning.reports import finding_rows, report_row, scanner_key
-from dockyard.ext.scanning.scanner import Scanner, ScanReport, ScanTarget
+from dockyard.ext.scanning.scanner import ScanError, Scanner, ScanReport, ScanTarget
 from dockyard.ext.scanning.settings import ScanningSettings
 from dockyard.meta.base import MetadataStore, Transaction
 from dockyard.meta.records import ManifestRecord
@@ -38,15 +38,6 @@ log = logging.getLogger(__name__)
 
 STALE_PAGE = 500  # queue rows enqueued per transaction when the database changes
 MAX_ERROR = 2000  # characters of an error kept on the queue row
-
-
-class ScanError(Exception):
-    """Why an image cannot be scanned. `retry`: whether running it again may help (a storage
-    outage) or not (a layer that is not in the registry)."""
-
-    def __init__(self, message: str, *, retry: bool = True) -> None:
-        super().__init__(message)
-        self.retry = retry
 
 
 @dataclass(frozen=True, slots=True)

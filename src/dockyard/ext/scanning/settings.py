@@ -9,15 +9,18 @@ from dockyard.ext.base import ExtensionSettings
 
 class AdapterSettings(BaseModel):
     """An external scanner behind Harbor's pluggable scanner adapter API (Trivy, Clair, …): how
-    `AdapterScanner` reaches it. Not a setting of the extension yet (docs/scanner-adapter.md)."""
+    `AdapterScanner` reaches it (docs/scanner-adapter.md)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=50)
+    name: str = Field(min_length=1, max_length=50, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     url: str  # the adapter's base URL; its API lives under /api/v1
     # Sent as `Authorization` to the adapter, e.g. "Bearer …"; never logged.
     authorization: str | None = Field(default=None, repr=False)
     timeout_seconds: float = Field(default=300.0, gt=0)
+    # The URL the adapter pulls images from: this registry as the adapter's network sees it.
+    # Unset: the `auth.public_url` setting.
+    registry_url: str | None = None
 
 
 class ScanningSettings(ExtensionSettings):
@@ -36,3 +39,5 @@ class ScanningSettings(ExtensionSettings):
     max_attempts: int = Field(default=3, ge=1)
     # Serve Dockyard's own scanner through Harbor's adapter API at /scanner-adapter/api/v1.
     serve_adapter_api: bool = True
+    # Scan with an external scanner through its adapter instead of the built-in scanner.
+    adapter: AdapterSettings | None = None

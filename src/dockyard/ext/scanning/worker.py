@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 
 from dockyard.events.types import Event, ManifestPushed
+from dockyard.ext.scanning.scanner import ScanError
 from dockyard.ext.scanning.service import ScanService
 from dockyard.ext.scanning.vulndb import ImportSummary, VulnDbError, import_osv
 from dockyard.jobs.scheduler import process_identity
@@ -44,7 +45,11 @@ class ScanWorker:
     async def run_queue(self) -> int:
         """One queue run: rescan if the database changed, then up to `batch` scans, for no
         longer than half a lease (the scheduler's own lease on this job is at least 60 s)."""
-        await self.rescan_if_changed()
+        try:
+            await self.rescan_if_changed()
+        except ScanError as err:  # an external scanner that cannot be reached: try next time
+            log.warning("scanner %s unavailable: %s", self.service.scanner.info.name, err)
+            return 0
         deadline = self._clock() + max(30.0, self.settings.lease_seconds / 2)
         ran = 0
         while ran < self.batch and self._clock() < deadline:

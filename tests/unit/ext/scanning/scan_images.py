@@ -10,7 +10,6 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import pytest
 from starlette.testclient import TestClient
 
 import dockyard
@@ -21,6 +20,7 @@ from dockyard.ext.scanning.vulndb import import_osv
 from dockyard.ext.scanning.worker import ScanWorker
 from dockyard.meta.sql import SqlMetadataStore
 from dockyard.settings import Settings
+from tests.conftest import service_missing
 from tests.e2e.images import Image, build_image
 
 ROOT = Path(__file__).resolve().parents[4]
@@ -38,7 +38,7 @@ QUIET = {"scanning": {"run_scans": False}}
 
 def need_pypi() -> Path:
     if not PYPI_ALL.exists():
-        pytest.skip(f"the OSV PyPI export is not at {PYPI_ALL}")
+        service_missing(f"the OSV PyPI export at {PYPI_ALL}")
     return PYPI_ALL
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import datetime as dt
 import socket
 import threading
 import time
@@ -22,7 +23,9 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 
 from dockyard.app import create_app
+from dockyard.ext.base import ExtensionError
 from dockyard.ext.scanning.adapter import AdapterError, AdapterScanner, AdapterServer
+from dockyard.ext.scanning.adapter.wire import DB_UPDATED_AT
 from dockyard.ext.scanning.scanner import BuiltinScanner, ScanTarget
 from dockyard.ext.scanning.settings import AdapterSettings
 from dockyard.ext.scanning.vulndb import import_osv
@@ -62,12 +65,18 @@ def vulndb(tmp_path_factory: pytest.TempPathFactory) -> str:
     return url
 
 
-@contextlib.contextmanager
-def served(app: Any) -> Iterator[str]:
-    """Serve an ASGI app with uvicorn in a thread, on a free port of 127.0.0.1, lifespan
-    included; yields its base URL and stops it when the context ends."""
+def loopback_socket() -> socket.socket:
+    """A socket bound to a free port of 127.0.0.1 (the port is known before the app exists)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+@contextlib.contextmanager
+def served(app: Any, sock: socket.socket | None = None) -> Iterator[str]:
+    """Serve an ASGI app with uvicorn in a thread, on a free port of 127.0.0.1 (or `sock`),
+    lifespan included; yields its base URL and stops it when the context ends."""
+    sock = sock or loopback_socket()
     port = sock.getsockname()[1]
     config = uvicorn.Config(app, lifespan="on", log_level="warning", access_log=False)
     server = uvicorn.Server(config)
@@ -220,3 +229,81 @@ class TestAdapterScanner(ScannerSuite):
                 await scanner.scan(target)
         finally:
             await scanner.aclose()
+
+
+# --- a registry set to scan through an adapter ----------------------------------------------
+
+
+async def _scanned(http: httpx.AsyncClient, url: str, within: float = 60.0) -> dict[str, Any]:
+    deadline = time.monotonic() + within
+    while True:
+        got = await http.get(url)
+        if got.status_code == 200 and got.json()["status"]["state"] in {"done", "failed"}:
+            return dict(got.json())
+        assert time.monotonic() < deadline, f"no finished scan after {within}s: {got.text}"
+        await asyncio.sleep(0.2)
+
+
+async def test_a_registry_set_to_an_adapter_scans_every_push_through_it(
+    adapter_url: str, vulndb: str, tmp_path: Path
+) -> None:
+    """`extensions.scanning.adapter`: pushes are scanned by the external scanner, which pulls
+    the image with a token lent for that repository only, even past a "scanned only" policy
+    that refuses everyone else the image until it is scanned."""
+    sock = loopback_socket()
+    own_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    adapter = {
+        "name": "remote-dockyard",
+        "url": adapter_url,
+        "authorization": ADAPTER_TOKEN,
+        "registry_url": own_url,
+    }
+    scanning = {"poll_seconds": 0.2, "adapter": adapter}
+    settings = Settings(data_dir=tmp_path, extensions={"scanning": scanning})
+    image = python_app_image()
+    store = SqlMetadataStore(vulndb)
+    await store.open()
+    try:
+        expected = await BuiltinScanner(store, "test").scan(await memory_target(image, "t/a"))
+    finally:
+        await store.close()
+    with served(create_app(settings), sock) as url:
+        async with httpx.AsyncClient(base_url=url, auth=ADMIN, timeout=30) as http:
+            created = await http.post("/api/v1/projects", json={"name": "team"})
+            assert created.status_code == 201, created.text
+            policy = await http.put("/api/v1/projects/team/policy", json={"deny_unscanned": True})
+            assert policy.status_code == 200, policy.text
+            await push_image(http, url, "team/app", image, "latest")
+            path = "/api/v1/repositories/team/app/artifacts/latest/vulnerabilities"
+            scanned = await _scanned(http, path)
+            pulled = await http.get(
+                "/v2/team/app/manifests/latest", headers={"Accept": image.media_type}
+            )
+    assert scanned["status"]["error"] is None, scanned["status"]
+    report = scanned["report"]
+    assert report["scanner"]["name"] == "remote-dockyard"
+    assert sorted(f["id"] for f in report["findings"]) == sorted(
+        f.advisory_id for f in expected.findings
+    )
+    assert report["findings"], "the test image must have known-vulnerable packages"
+    assert report["db_version"] == expected.db_version
+    assert pulled.status_code == 200, "scanned now: the policy lets the image through"
+
+
+async def test_adapter_metadata_says_when_the_database_was_imported(adapter_url: str) -> None:
+    async with httpx.AsyncClient(timeout=30) as http:
+        got = await http.get(
+            f"{adapter_url}/api/v1/metadata", headers={"Authorization": ADAPTER_TOKEN}
+        )
+    properties = got.json()["properties"]
+    updated = dt.datetime.fromisoformat(properties[DB_UPDATED_AT])
+    assert updated.tzinfo is not None and properties[DB_UPDATED_AT].endswith("Z")
+    age = dt.datetime.now(dt.UTC) - updated
+    assert dt.timedelta(0) <= age < dt.timedelta(hours=1), "imported by this test module"
+
+
+def test_an_adapter_without_a_registry_url_is_refused_at_start(tmp_path: Path) -> None:
+    adapter = {"name": "trivy", "url": "http://127.0.0.1:9/"}
+    settings = Settings(data_dir=tmp_path, extensions={"scanning": {"adapter": adapter}})
+    with pytest.raises(ExtensionError, match="URL the adapter pulls images from"):
+        create_app(settings)

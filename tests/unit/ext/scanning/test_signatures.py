@@ -33,6 +33,7 @@ from dockyard.ext.scanning.signatures import (
 )
 from dockyard.oci.digest import InvalidDigest
 from dockyard.oci.manifest import Descriptor
+from tests.conftest import service_missing
 
 # shared/ sits beside the checkout, here and in CI.
 FIXTURES = Path(__file__).resolve().parents[4].parent / "shared" / "fixtures" / "cosign"
@@ -47,7 +48,7 @@ def fixtures() -> Path:
     if not FIXTURES.is_dir():
         if os.environ.get("CI"):
             pytest.fail(f"the cosign fixtures are missing from {FIXTURES}")
-        pytest.skip(f"the cosign fixtures are not at {FIXTURES}")
+        service_missing(f"the cosign fixtures at {FIXTURES}")
     return FIXTURES
 
 

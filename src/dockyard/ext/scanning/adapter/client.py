@@ -39,6 +39,7 @@ from dockyard.ext.scanning.adapter.wire import (
 from dockyard.ext.scanning.scanner import (
     IMAGE_MANIFESTS,
     Progress,
+    ScanError,
     ScannerInfo,
     ScanReport,
     ScanTarget,
@@ -54,8 +55,9 @@ MIN_REFRESH = 0.1  # "Refresh-After: 0" must not become a busy loop
 MAX_REFRESH = 60.0
 
 
-class AdapterError(Exception):
-    """The adapter refused the scan, failed it, answered outside the spec, or ran out of time."""
+class AdapterError(ScanError):
+    """The adapter refused the scan, failed it, answered outside the spec, or ran out of time
+    (or cannot be reached): the scan fails with this message and is retried later."""
 
 
 class AdapterScanner:

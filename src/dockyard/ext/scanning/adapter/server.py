@@ -15,6 +15,7 @@ Making Dockyard fetch URLs chosen by the caller is a privilege, so every call mu
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import logging
 import time
@@ -34,6 +35,7 @@ from dockyard.ext.scanning.adapter.report import render_report, rfc3339
 from dockyard.ext.scanning.adapter.wire import (
     API_PREFIX,
     CYCLONEDX,
+    DB_UPDATED_AT,
     DB_VERSION,
     ERROR,
     METADATA_1_0,
@@ -116,6 +118,12 @@ class AdapterServer:
         properties = {SCANNER_TYPE: "os-package-vulnerability"}
         try:
             properties[DB_VERSION] = await self._scanner.db_version()
+            # Harbor shows it; Trivy's adapter sets it. Only a scanner that knows it has it.
+            updated_at = getattr(self._scanner, "db_updated_at", None)
+            at = await updated_at() if updated_at is not None else None
+            if at is not None:
+                stamp = dt.datetime.fromtimestamp(at, dt.UTC).isoformat(timespec="seconds")
+                properties[DB_UPDATED_AT] = stamp.replace("+00:00", "Z")
         except Exception:  # the metadata still answers what the scanner is
             log.exception("the scanner's database version is unavailable")
         consumes = [m for m in mt.MANIFESTS if self._scanner.supports(m)]

