@@ -485,3 +485,18 @@ def test_the_policy_api_keeps_the_documents_promises(
         case.call_and_validate(headers=AUTH, checks=CHECKS)
 
     generated()
+
+
+def test_a_deleted_project_takes_its_policy_and_allow_list_along(api: TestClient) -> None:
+    new_project(api)
+    set_policy(api, max_severity="HIGH")
+    url = f"{V1}/projects/team/allowlist"
+    assert api.post(url, json={"advisory_id": "CVE-2024-1"}).status_code == 201
+    assert api.post(f"{V1}/allowlist", json={"advisory_id": "GHSA-sys"}).status_code == 201
+    assert api.delete(f"{V1}/projects/team").status_code == 204
+
+    new_project(api)  # the same name again: a new project, with nothing of the old one
+    assert api.get(url).json()["entries"] == []
+    assert api.get(f"{V1}/projects/team/policy").json()["max_severity"] is None
+    system = api.get(f"{V1}/allowlist").json()["entries"]
+    assert [e["advisory_id"] for e in system] == ["GHSA-sys"]

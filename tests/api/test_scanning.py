@@ -175,3 +175,30 @@ def test_mistakes_are_problems_that_say_what_to_do(embedded: TestClient) -> None
     assert "cyclonedx" in problem(bad_format, 422)["detail"]
     assert "advisory" in problem(client.get("/api/v1/vulnerabilities/affected"), 422)["detail"]
     problem(client.put(_url("team/app", "1", "scan")), 405)
+
+
+def test_a_report_goes_with_the_last_repository_holding_the_image(
+    embedded: TestClient,
+) -> None:
+    client = embedded
+    image = python_image([("Jinja2", "2.10")])
+    push_image(client, "team/app", image, "1")
+    push_image(client, "team/copy", image, "1")
+    run_scans(client)
+    gone = client.delete(f"/v2/team/app/manifests/{image.digest}")
+    assert gone.status_code == 202, gone.text
+    kept = client.get(_url("team/copy", "1", "vulnerabilities")).json()
+    assert kept["report"] is not None and kept["report"]["findings"]
+
+    assert client.delete(f"/v2/team/copy/manifests/{image.digest}").status_code == 202
+    app: Any = client.app
+    store = app.state.registry.store
+
+    async def stored() -> tuple[object, list[object]]:
+        async with store.transaction(readonly=True) as tx:
+            return await tx.scans.report(image.digest), await tx.scans.findings(image.digest)
+
+    assert client.portal is not None
+    assert client.portal.call(stored) == (None, [])
+    summary = client.get("/api/v1/vulnerabilities/summary").json()
+    assert summary["artifacts"] == 0 and summary["findings"]["total"] == 0

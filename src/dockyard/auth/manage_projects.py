@@ -161,6 +161,7 @@ class ProjectAdmin:
                 raise conflict(f"project {name!r} still has repositories; delete them first")
             if not await tx.access.delete_project(name):
                 raise not_found(f"no project {name!r}")
+            await tx.policies.forget_project(name)
         await self._access.audit.write("project.delete", name, "ok")
 
     # --- members -----------------------------------------------------------------------------

@@ -81,6 +81,10 @@ class PolicyStore(Protocol):
 
     async def disallow(self, project: str, advisory_id: str) -> bool: ...
 
+    async def forget_project(self, project: str) -> None:
+        """Delete the project's policy and allow-list (with the project itself), so that a
+        project created later under the same name starts without them."""
+
     async def scan_facts(
         self, repository: str, digests: Sequence[str], min_severity: int
     ) -> dict[str, ScanFacts]:

@@ -162,6 +162,10 @@ class ScanStore(Protocol):
         older versions of the same scanner), and make `findings` the digest's findings; a
         finding already known keeps its `first_seen_at`, a new one gets `now`."""
 
+    async def drop_unheld(self, digest: str) -> int:
+        """Delete the digest's reports and findings when no repository holds the digest any
+        more (called in the transaction that deleted a manifest); returns the reports deleted."""
+
     async def report(self, digest: str) -> ReportRow | None:
         """The newest report of the digest over every scanner, with its blob."""
 

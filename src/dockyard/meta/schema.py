@@ -91,6 +91,8 @@ manifests = Table(
     Index("ix_manifests_subject", "repository", "subject", "created_at", "digest"),
     # Newest first listings, and a repository's manifest bytes summed from the index alone.
     Index("ix_manifests_pushed", "repository", "created_at", "digest", "size"),
+    # Whether any repository still holds a digest (what is kept per digest: scan reports).
+    Index("ix_manifests_digest", "digest"),
 )
 
 manifest_references = Table(

@@ -108,6 +108,15 @@ class SqlPolicies(_SubStore):
         )
         return bool((await self.conn.execute(stmt)).rowcount)
 
+    async def forget_project(self, project: str) -> None:
+        await self.conn.execute(
+            delete(t.project_policies).where(t.project_policies.c.project == project)
+        )
+        allowlist = t.vulnerability_allowlist.c
+        await self.conn.execute(
+            delete(t.vulnerability_allowlist).where(allowlist.project == project)
+        )
+
     async def scan_facts(
         self, repository: str, digests: Sequence[str], min_severity: int
     ) -> dict[str, ScanFacts]:

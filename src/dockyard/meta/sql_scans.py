@@ -259,6 +259,15 @@ class SqlScans(_SubStore):
         )
         await self._replace_findings(report.digest, findings, now)
 
+    async def drop_unheld(self, digest: str) -> int:
+        held = exists().where(t.manifests.c.digest == digest)
+        found = await self.conn.execute(select(held))
+        if found.scalar():
+            return 0
+        await self.conn.execute(delete(t.scan_findings).where(_F.digest == digest))
+        gone = await self.conn.execute(delete(t.scan_reports).where(_R.digest == digest))
+        return int(gone.rowcount or 0)
+
     async def _replace_findings(
         self, digest: str, findings: Sequence[FindingRow], now: float
     ) -> None:

@@ -149,6 +149,25 @@ class MetadataPoliciesSuite:
             assert await tx.policies.entries("team") == []
             assert len(await tx.policies.entries(SYSTEM)) == 1
 
+    async def test_forgetting_a_project_leaves_other_projects_and_the_system_alone(
+        self, store: MetadataStore
+    ) -> None:
+        await add_project(store, "team")
+        await add_project(store, "other")
+        async with store.transaction() as tx:
+            await tx.policies.put(PolicyRecord("team", updated_at=1.0))
+            await tx.policies.put(PolicyRecord("other", updated_at=1.0))
+            for project in ("team", "other", SYSTEM):
+                await tx.policies.allow(AllowlistEntry(project, "GHSA-aaaa", None, None, "a", 1.0))
+        async with store.transaction() as tx:
+            await tx.policies.forget_project("team")
+        async with store.transaction(readonly=True) as tx:
+            assert await tx.policies.get("team") is None
+            assert await tx.policies.entries("team") == []
+            assert await tx.policies.get("other") is not None
+            assert len(await tx.policies.entries("other")) == 1
+            assert len(await tx.policies.entries(SYSTEM)) == 1
+
     async def test_scan_facts_say_what_was_scanned_and_what_was_found(
         self, store: MetadataStore
     ) -> None:

@@ -167,6 +167,23 @@ class MetadataScansSuite:
         async with store.transaction(readonly=True) as tx:
             assert await tx.scans.status("a/x", [D1]) == {}
 
+    async def test_reports_go_with_the_last_repository_holding_the_digest(
+        self, store: MetadataStore
+    ) -> None:
+        await _artifacts(store, ("a/x", D1), ("b/y", D1))
+        await _save(store, _report(D1, SeverityCounts(high=1)), [_finding("PYSEC-1")], now=1.0)
+        async with store.transaction() as tx:
+            await tx.manifests.delete("a/x", D1)
+            assert await tx.scans.drop_unheld(D1) == 0  # b/y still holds it
+        async with store.transaction(readonly=True) as tx:
+            assert await tx.scans.report(D1) is not None
+        async with store.transaction() as tx:
+            await tx.manifests.delete("b/y", D1)
+            assert await tx.scans.drop_unheld(D1) == 1
+        async with store.transaction(readonly=True) as tx:
+            assert await tx.scans.report(D1) is None
+            assert await tx.scans.findings(D1) == []
+
     async def test_reports_keep_when_a_finding_was_first_seen(self, store: MetadataStore) -> None:
         counts = SeverityCounts(high=2)
         first = [_finding("PYSEC-1"), _finding("PYSEC-2")]

@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from dockyard.events.types import Event, ManifestPushed
+from dockyard.events.types import Event, ManifestDeleted, ManifestPushed
 from dockyard.ext.scanning.scanner import ScanError
 from dockyard.ext.scanning.service import ScanService
 from dockyard.ext.scanning.vulndb import ImportSummary, VulnDbError, import_osv
@@ -104,7 +104,12 @@ class ScanWorker:
     async def on_event_in_transaction(self, tx: Transaction, event: Event) -> None:
         """Queue a pushed image in the push's own transaction: the row exists exactly when the
         manifest does. Referrers (signatures, SBOMs), other artifacts and indexes (their
-        platform images were pushed, and queued, on their own) are left out."""
+        platform images were pushed, and queued, on their own) are left out. A deleted
+        manifest takes its digest's reports along when no repository holds it any more."""
+        if isinstance(event, ManifestDeleted):
+            # Reports are per digest: they go with the last repository holding it.
+            await tx.scans.drop_unheld(event.digest)
+            return
         if not isinstance(event, ManifestPushed) or event.subject is not None:
             return
         if event.media_type not in mt.IMAGE_MANIFESTS:
