@@ -8,7 +8,9 @@ chromium driven by Playwright.
 Needs the test extras (`pip install -e '.[test]'`) and `apt-get install chromium`. It runs in a
 temporary directory and leaves nothing behind but the PNGs. The pull/push history of the last
 four weeks is synthetic (added through the metadata store's usage counters), so that the chart
-has something to show; everything else is real.
+has something to show; everything else is real, including the vulnerability scans: osv.dev's
+PyPI export from ../shared/vulndb/ is imported and images with old Python packages are pushed
+and scanned by the server's own scan worker.
 """
 
 from __future__ import annotations
@@ -28,13 +30,22 @@ sys.path[:0] = [str(ROOT), str(ROOT / "src")]
 
 from tests.conftest import ADMIN  # noqa: E402
 from tests.e2e.conftest import DockyardServer  # noqa: E402
+from tests.e2e.images import push_image  # noqa: E402
 from tests.ui.seed import OCI_INDEX, OCI_MANIFEST, seed_demo  # noqa: E402
+from tests.unit.ext.scanning.scan_images import PYPI_ALL, import_into, python_image  # noqa: E402
 
 from dockyard.meta.records import PullCount  # noqa: E402
 from dockyard.meta.sql import SqlMetadataStore  # noqa: E402
 from dockyard.registry.usage import DAY, day_of  # noqa: E402
 
 HISTORY_DAYS = 29
+# Images with Python packages that have advisories: what the security views show.
+VULNERABLE = {
+    "ml/notebook:2024.1": [("Jinja2", "2.10"), ("requests", "2.19.0"), ("PyYAML", "5.3")],
+    "team/reports:1.4": [("Jinja2", "2.11.2"), ("urllib3", "1.26.4")],
+    "team/api-tools:0.9": [("requests", "2.31.0")],
+}
+SCANS_ENV = {"DOCKYARD_EXTENSIONS__SCANNING__POLL_SECONDS": "0.2"}
 VIEWPORT = {"width": 1360, "height": 860}
 
 
@@ -74,6 +85,19 @@ async def add_history(database_url: str, latest: dict[str, str]) -> None:
         await store.close()
 
 
+def push_vulnerable(client: httpx.Client) -> None:
+    """Push the images of VULNERABLE and wait until the server has scanned them."""
+    for name, packages in VULNERABLE.items():
+        repository, tag = name.split(":")
+        image = python_image(packages)
+        push_image(client, repository, image, tag)
+        url = f"/api/v1/repositories/{repository}/artifacts/{image.digest}/security"
+        deadline = time.monotonic() + 120
+        while client.get(url).json()["scans"][0].get("state") != "done":
+            assert time.monotonic() < deadline, f"{name} was not scanned in time"
+            time.sleep(0.2)
+
+
 def shoot(server: DockyardServer, out: Path, chromium: str) -> list[Path]:
     from playwright.sync_api import sync_playwright
 
@@ -106,6 +130,9 @@ def shoot(server: DockyardServer, out: Path, chromium: str) -> list[Path]:
         save("artifact")
         page.goto("/repositories/platform/gateway/-/artifacts/3.1")
         save("artifact-index")
+        page.goto("/repositories/ml/notebook/-/artifacts/2024.1")
+        page.get_by_role("region", name="Security").wait_for()
+        save("artifact-security")
         page.goto("/projects/team/members")
         save("members")
         page.goto("/admin/users")
@@ -135,16 +162,19 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="dockyard-screenshots-") as tmp:
         data = Path(tmp) / "data"
-        server = DockyardServer(data, Path(tmp) / "server.log")
+        data.mkdir()
+        database = f"sqlite+aiosqlite:///{(data / 'dockyard.db').resolve()}"
+        asyncio.run(import_into(database, PYPI_ALL))
+        server = DockyardServer(data, Path(tmp) / "server.log", env=SCANS_ENV)
         server.start()
         try:
             with httpx.Client(base_url=server.url, auth=ADMIN, timeout=60) as client:
                 seed_demo(client)
+                push_vulnerable(client)
                 latest = digests(client)
                 # A quota, so that the project page shows its storage meter.
                 client.patch("/api/v1/projects/team", json={"quota_bytes": 64 * 1024 * 1024})
             server.stop()  # flushes the pull counts; a new process has no cached totals
-            database = f"sqlite+aiosqlite:///{(data / 'dockyard.db').resolve()}"
             asyncio.run(add_history(database, latest))
             server.start()
             for path in shoot(server, args.out, args.chromium):

@@ -202,3 +202,45 @@ def test_a_report_goes_with_the_last_repository_holding_the_image(
     assert client.portal.call(stored) == (None, [])
     summary = client.get("/api/v1/vulnerabilities/summary").json()
     assert summary["artifacts"] == 0 and summary["findings"]["total"] == 0
+
+
+def test_security_sums_up_scan_signatures_and_verdict_in_every_shape(shaped: TestClient) -> None:
+    client = shaped
+    image = python_image([("Jinja2", "2.10"), ("requests", "2.19.0")])
+    push_image(client, "team/app", image, "1.0")
+    policy = {"deny_unscanned": True}
+    assert client.put("/api/v1/projects/team/policy", json=policy).status_code == 200
+    waiting = client.get(_url("team/app", "1.0", "security")).json()
+    [scan] = waiting["scans"]
+    assert (scan["digest"], scan["state"], scan["summary"]) == (image.digest, "queued", None)
+    assert waiting["policy"]["enforced"] and not waiting["policy"]["allowed"]
+    assert "not scanned yet" in waiting["policy"]["message"]
+    run_scans(client)
+    # The scan ran in another worker: setting the policy again drops what this replica's pull
+    # check remembered of the image's scan (it would follow on its own within seconds).
+    assert client.put("/api/v1/projects/team/policy", json=policy).status_code == 200
+    found = client.get(_url("team/app", "1.0", "security")).json()
+    report = client.get(_url("team/app", "1.0", "vulnerabilities")).json()["report"]
+    [scan] = found["scans"]
+    assert scan["state"] == "done" and scan["summary"] == report["summary"]
+    assert scan["summary"]["total"] == len(ADVISORIES) and scan["db_version"]
+    assert found["scannable"] and found["policy"]["allowed"], found["policy"]
+    signatures = found["signatures"]
+    assert (signatures["state"], signatures["signatures"]) == ("unsigned", [])
+
+
+def test_security_is_seen_by_those_who_may_pull(embedded: TestClient) -> None:
+    client = embedded
+    project(client, "team")
+    add_user(client, "guest", "team", "guest")
+    add_user(client, "outsider")
+    image = python_image([("Jinja2", "2.10")])
+    push_image(client, "team/app", image, "1")
+    sbom = push_referrer(client, "team/app", image.manifest, SPDX)
+    problem(client.get(_url("team/app", "1", "security"), auth=user("outsider")), 404)
+    problem(client.get(_url("team/app", "1", "security"), auth=None), 404)
+    problem(client.get(_url("team/app", "nope", "security")), 404)
+    seen = client.get(_url("team/app", "1", "security"), auth=user("guest"))
+    assert seen.status_code == 200 and seen.json()["digest"] == image.digest
+    referrer = client.get(_url("team/app", sbom, "security")).json()
+    assert (referrer["scannable"], referrer["scans"]) == (False, [])

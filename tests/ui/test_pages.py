@@ -275,3 +275,22 @@ def test_project_pages_show_storage_against_the_quota(browser: TestClient) -> No
     assert "over quota: pushes of new content are refused" in page
     rows = browser.get("/projects", headers={"HX-Request": "true"}).text
     assert re.search(r"<td>[\d.]+ (B|KiB) of [\d.]+ (B|KiB)</td>", rows)
+
+
+def test_without_scanning_the_pages_show_no_security(tmp_path: Path) -> None:
+    """The Security section, the scan column and the vulnerability overview come from the
+    scanning extension; with it switched off every page still renders, without them."""
+    pages = ("/", "/repositories/team/app", "/repositories/team/app/-/artifacts/v1")
+    for scanning, shown in ((True, True), (False, False)):
+        extensions = {"scanning": {"enabled": scanning, "run_scans": False}}
+        settings = Settings(data_dir=tmp_path / str(scanning), extensions=extensions)
+        with TestClient(create_app(settings), base_url=BASE) as client:
+            client.auth = ADMIN
+            push_image(client, "team/app", simple_image("app"), "v1")  # type: ignore[arg-type]
+            client.auth = None  # type: ignore[assignment]
+            log_in(client)
+            overview, rows, artifact = (client.get(path) for path in pages)
+            assert [p.status_code for p in (overview, rows, artifact)] == [200, 200, 200]
+            assert ('id="breakdown-title"' in overview.text) is shown
+            assert ('<th scope="col">Scan</th>' in rows.text) is shown
+            assert ('id="security-title"' in artifact.text) is shown

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -65,7 +65,14 @@ class ExtensionSettings(BaseModel):
 @dataclass(frozen=True)
 class ExtensionContext:
     """What the composition root lends an extension. `services` holds optional services by
-    name (e.g. "inventory") that not every build of Dockyard wires."""
+    name (e.g. "inventory") that not every build of Dockyard wires.
+
+    `offered` is how one extension lends a service to another: every extension gets the same
+    dict, and puts what it offers under its own name and a dot (`"scanning.security"`) while
+    it is built. Extensions are built one after the other, so a consumer looks an offer up when
+    it needs it (at request time), never in its own constructor, and lives without it: the
+    offering extension may be disabled or not installed.
+    """
 
     settings: Settings
     store: MetadataStore
@@ -76,6 +83,7 @@ class ExtensionContext:
     user_admin: UserAdmin
     project_admin: ProjectAdmin
     services: Mapping[str, Any]
+    offered: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

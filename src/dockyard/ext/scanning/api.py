@@ -4,6 +4,7 @@
     GET  /api/v1/repositories/{name}/artifacts/{reference}/vulnerabilities  status and report
     GET  /api/v1/repositories/{name}/artifacts/{reference}/packages         the inventory
     GET  /api/v1/repositories/{name}/artifacts/{reference}/sbom?format=     an SBOM document
+    GET  /api/v1/repositories/{name}/artifacts/{reference}/security         scan, signature, verdict
     POST /api/v1/repositories/{name}/artifacts/{reference}/sbom?format=     attach it (push)
     GET  /api/v1/vulnerabilities/summary                                    registry-wide view
     GET  /api/v1/vulnerabilities/affected?advisory=ID                       images an advisory hits
@@ -35,7 +36,7 @@ MAX_ADVISORIES = 20
 Handler = Callable[[Request], Awaitable[Response]]
 
 
-def _name(request: Request) -> str:
+def repository_name(request: Request) -> str:
     text: str = request.path_params["name"]
     try:
         return validate_name(text)
@@ -84,29 +85,33 @@ def build_routes(queries: ScanQueries, sboms: SbomService, settings: Settings) -
 
     async def scan(request: Request) -> Response:
         actor = await logged_in(request)
-        body = await queries.request(actor, _name(request), reference(request))
+        body = await queries.request(actor, repository_name(request), reference(request))
         return JSONResponse(body, status_code=202)
 
     async def vulnerabilities(request: Request) -> Response:
         actor, minimum = await principal(request), _severity(request)
-        body = await queries.vulnerabilities(actor, _name(request), reference(request), minimum)
+        body = await queries.vulnerabilities(
+            actor, repository_name(request), reference(request), minimum
+        )
         return JSONResponse(body)
 
     async def packages(request: Request) -> Response:
         actor = await principal(request)
-        return JSONResponse(await queries.packages(actor, _name(request), reference(request)))
+        return JSONResponse(
+            await queries.packages(actor, repository_name(request), reference(request))
+        )
 
     async def sbom(request: Request) -> Response:
         fmt = request.query_params.get("format", "cyclonedx")
         if request.method == "POST":
             actor = await logged_in(request)
             attached = await sboms.attach(
-                actor, _name(request), reference(request), fmt, host(request)
+                actor, repository_name(request), reference(request), fmt, host(request)
             )
             return JSONResponse(attached, status_code=201)
         actor = await principal(request)
         data, media_type, _digest = await sboms.document(
-            actor, _name(request), reference(request), fmt, host(request)
+            actor, repository_name(request), reference(request), fmt, host(request)
         )
         return Response(data, media_type=media_type)
 

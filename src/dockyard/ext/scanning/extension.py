@@ -22,6 +22,8 @@ from dockyard.ext.scanning.policies import install_policies
 from dockyard.ext.scanning.queries import ScanQueries
 from dockyard.ext.scanning.sboms import SbomService
 from dockyard.ext.scanning.scanner import BuiltinScanner, Scanner
+from dockyard.ext.scanning.security import OFFER, SecurityFacts
+from dockyard.ext.scanning.security_api import security_routes
 from dockyard.ext.scanning.service import ScanService
 from dockyard.ext.scanning.settings import AdapterSettings, ScanningSettings
 from dockyard.ext.scanning.worker import ScanWorker
@@ -47,6 +49,12 @@ class ScanningExtension:
         context.bus.subscribe_in_transaction(self.worker.on_event_in_transaction)
         # Pull policies: a check in the registry core's manifest read path, and their API.
         self.policies = install_policies(context, settings)
+        # Scan, signature and policy facts per artifact and registry-wide: the API serves them,
+        # and the dashboard finds them among the offers (it renders no security without them).
+        self.security = SecurityFacts(
+            context.store, self.queries, self.service, self.policies.service
+        )
+        context.offered[OFFER] = self.security
         # Dockyard's own scanner, served through Harbor's adapter API (system admins only: a
         # scan request makes Dockyard fetch from a registry URL the caller names).
         self.adapter_server = (
@@ -57,6 +65,7 @@ class ScanningExtension:
         routes = [
             *build_routes(self.queries, self.sboms, self.context.settings),
             *self.policies.routes(),
+            *security_routes(self.security),
         ]
         if self.adapter_server is not None:
             routes.extend(self.adapter_server.routes())

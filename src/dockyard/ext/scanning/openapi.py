@@ -58,6 +58,14 @@ OPERATIONS: list[Op] = [
     ),
     Op(
         "get",
+        f"{_A}/security",
+        "Scan status and severity counts, signature state and pull verdict of an artifact",
+        _TAG,
+        {200: "ArtifactSecurity"},
+        auth="optional",
+    ),
+    Op(
+        "get",
         "/api/v1/vulnerabilities/summary",
         "Findings across the registry, the most exposed images, the database",
         _TAG,
@@ -94,6 +102,7 @@ _S_NULL = {"type": ["string", "null"]}
 _N = {"type": "number"}
 _N_NULL = {"type": ["number", "null"]}
 _I = {"type": "integer"}
+_B = {"type": "boolean"}
 _STRINGS = {"type": "array", "items": _S}
 _PROBLEMS = {"type": "array", "items": _obj(["layer", "reason"], layer=_S, reason=_S)}
 _DISTRO = {
@@ -273,5 +282,58 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             ),
         },
         truncated={"type": "boolean"},
+    ),
+    "ArtifactSecurity": _obj(
+        ["repository", "digest", "scannable", "scans", "signatures", "policy"],
+        repository=_S,
+        digest=_S,
+        scannable=_B,
+        scans={
+            "type": "array",
+            "items": _obj(
+                ["digest", "state", "progress", "summary"],
+                digest=_S,
+                platform=_S_NULL,
+                state={"enum": ["queued", "running", "done", "failed", None]},
+                progress=_obj(["done", "total"], done=_I, total=_I),
+                queued_at=_N_NULL,
+                finished_at=_N_NULL,
+                error=_S_NULL,
+                summary={"oneOf": [{"type": "null"}, _ref("SeverityCounts")]},
+                scanner=_S_NULL,
+                db_version=_S_NULL,
+                scanned_at=_N_NULL,
+            ),
+        },
+        signatures=_obj(
+            ["state", "summary", "signatures", "notation_present"],
+            state={"enum": ["signed", "invalid", "unsigned"]},
+            summary=_S,
+            notation_present=_B,
+            signatures={
+                "type": "array",
+                "items": _obj(
+                    ["kind", "via", "reference", "verified", "outcome", "reason"],
+                    kind=_S,
+                    via={"enum": ["tag", "referrer"]},
+                    reference=_S,
+                    verified=_B,
+                    outcome=_S,
+                    key_fingerprint=_S_NULL,
+                    reason=_S,
+                ),
+            },
+        ),
+        policy=_obj(
+            ["enforced", "allowed", "rules"],
+            enforced=_B,
+            allowed=_B,
+            message=_S_NULL,
+            exempt=_S_NULL,
+            rules={
+                "type": "array",
+                "items": _obj(["rule", "passed", "reason"], rule=_S, passed=_B, reason=_S),
+            },
+        ),
     ),
 }

@@ -1,7 +1,8 @@
 """The registry as people browse it: the overview, projects → repositories → artifacts.
 
 Everything comes from `dockyard.registry.inventory.Inventory` (the same queries and the same
-visibility rules as the management API); projects from `ProjectAdmin`.
+visibility rules as the management API); projects from `ProjectAdmin`; scans, signatures and
+policy verdicts from the scanning extension when it is enabled (`ext.ui.security`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from urllib.parse import urlencode
 from starlette.responses import Response
 
 from dockyard.ext.base import ExtensionContext
+from dockyard.ext.ui.security import EXPOSED_SHOWN, FINDINGS_SHOWN, security_facts
 from dockyard.ext.ui.web import View
 from dockyard.meta.auth_records import ProjectRecord
 from dockyard.registry.inventory import Inventory, RepositorySort, Statistics, pull_host
@@ -50,6 +52,8 @@ class RegistryPages:
     async def overview(self, view: View) -> Response:
         stats = await inventory(view).statistics(view.principal, days=30, top=8, recent=12)
         saved_share = stats.saved_bytes / stats.logical_bytes if stats.logical_bytes else 0.0
+        facts = security_facts(self.context)
+        security = await facts.registry(view.principal, EXPOSED_SHOWN) if facts else None
         return view.render(
             "overview.html",
             stats=stats,
@@ -57,6 +61,7 @@ class RegistryPages:
             series=chart_series(stats),
             total_pulls=sum(d.pulls for d in stats.days),
             total_pushes=sum(d.pushes for d in stats.days),
+            security=security,
         )
 
     async def _projects(
@@ -123,11 +128,15 @@ class RegistryPages:
         summary = await found.repository(view.principal, name)
         last = view.request.query_params.get("last") or None
         page = await found.artifacts(view.principal, name, last=last, limit=self.page_size)
+        facts = security_facts(self.context)
+        digests = [a.digest for a in page.items]
+        scans = await facts.rows(view.principal, name, digests) if facts else None
         return view.render(
             "repository.html",
             partial="_artifact_rows.html",
             repo=summary,
             artifacts=page.items,
+            scans=scans,
             tab="artifacts",
             last=last,
             next_url=query_string(last=page.next_last) if page.next_last else None,
@@ -158,4 +167,12 @@ class RegistryPages:
         public_url = self.context.gate.access.settings.public_url
         host = pull_host(public_url, str(view.request.base_url))
         detail = await inventory(view).artifact(view.principal, name, reference, host=host)
-        return view.render("artifact.html", repo_name=name, reference=reference, a=detail)
+        facts = security_facts(self.context)
+        security = (
+            await facts.artifact(view.principal, name, detail.summary.digest, FINDINGS_SHOWN)
+            if facts
+            else None
+        )
+        return view.render(
+            "artifact.html", repo_name=name, reference=reference, a=detail, security=security
+        )

@@ -8,7 +8,7 @@ from pathlib import Path
 from starlette.routing import BaseRoute, Mount, Route
 
 from dockyard.ext.base import ExtensionContext
-from dockyard.ext.ui import admin_pages, audit_pages, auth_pages, registry_pages
+from dockyard.ext.ui import admin_pages, audit_pages, auth_pages, registry_pages, security
 from dockyard.ext.ui.assets import CachedStatic
 from dockyard.ext.ui.web import Pages
 
@@ -20,6 +20,7 @@ def build_routes(
     registry = registry_pages.RegistryPages(context, page_size)
     admin = admin_pages.AdminPages(context, page_size)
     audit = audit_pages.AuditPages(context, page_size)
+    scans = security.SecurityPages(context)
     get, both = ["GET"], ["GET", "POST"]
     p = pages.page
 
@@ -34,6 +35,11 @@ def build_routes(
         Route("/projects/{project}/audit", p(audit.audit), methods=get),
         Route(
             "/repositories/{name:path}/-/artifacts/{reference}", p(registry.artifact), methods=get
+        ),
+        Route(
+            "/repositories/{name:path}/-/artifacts/{reference}/scan",
+            p(scans.scan),
+            methods=["POST"],
         ),
         Route("/repositories/{name:path}/-/tags", p(registry.tags), methods=get),
         Route("/repositories/{name:path}", p(registry.repository), methods=get),

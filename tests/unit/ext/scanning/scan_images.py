@@ -84,7 +84,7 @@ def scan_settings(data_dir: Path, **scanning: Any) -> Settings:
     return Settings(data_dir=data_dir, extensions={"scanning": {**QUIET["scanning"], **scanning}})
 
 
-async def _import_into(url: str, source: Path) -> None:
+async def import_into(url: str, source: Path) -> None:
     store = SqlMetadataStore(url)
     await store.open()
     try:
@@ -99,7 +99,7 @@ def vulndb_template(directory: Path) -> Path:
     import asyncio
 
     need_pypi()
-    asyncio.run(_import_into(f"sqlite+aiosqlite:///{directory / 'dockyard.db'}", PYPI_ALL))
+    asyncio.run(import_into(f"sqlite+aiosqlite:///{directory / 'dockyard.db'}", PYPI_ALL))
     return directory
 
 
