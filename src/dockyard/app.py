@@ -137,14 +137,21 @@ def create_app(settings: Settings) -> Starlette:
             settings.registry.upload_sweep_interval_seconds,
             lambda: _expire_uploads(registry, settings),
         )
+        # Per-process work (a scan queue) runs apart, so a long run never delays the jobs
+        # that run once across the fleet.
+        per_process = [task.interval for task in extensions.tasks() if task.per_process]
+        local = Scheduler(store, tick=min(per_process, default=1.0))
         for task in extensions.tasks():
-            scheduler.every(task.name, task.interval, task.run)
+            chosen = local if task.per_process else scheduler
+            chosen.every(task.name, task.interval, task.run, shared=not task.per_process)
         await extensions.startup()
         sweeper = asyncio.create_task(scheduler.run_forever())
+        worker = asyncio.create_task(local.run_forever())
         counter = asyncio.create_task(usage.run(settings.registry.usage_flush_seconds))
         try:
             yield
         finally:
+            await stop_task(worker, "the per-process jobs", local.stop)
             await stop_task(sweeper, "the job scheduler", scheduler.stop)
             await stop_task(counter, "the usage counter", usage.stop)
             await bounded(usage.close(), "flushing usage counts")

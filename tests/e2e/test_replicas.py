@@ -22,7 +22,15 @@ from tests.conftest import ADMIN
 from tests.e2e.backends import ScaleOut
 from tests.e2e.conftest import DockyardServer, Skopeo, free_port
 from tests.e2e.fleet import Fleet, MakeFleet, run_dockyard
-from tests.e2e.images import OCI_MANIFEST, Image, Layout, build_image, sha256, simple_image
+from tests.e2e.images import (
+    OCI_MANIFEST,
+    Image,
+    Layout,
+    build_image,
+    push_image,
+    sha256,
+    simple_image,
+)
 
 MiB = 1024 * 1024
 FAST_SWEEP = {
@@ -391,3 +399,49 @@ def test_acknowledged_pushes_survive_a_replica_killed_mid_push(make_fleet: MakeF
     _wait_for(lambda: not fleet.backend.upload_leftovers(), 30, "the upload sweep")
     assert fleet.backend.stored_blobs() == fleet.backend.recorded_blobs()
     fleet.backend.check_integrity()
+
+
+# -- scanning is shared between replicas -------------------------------------------------------
+
+SCANNED_IMAGES = 10
+
+
+def test_replicas_share_the_scan_queue_and_never_scan_an_image_twice(
+    make_fleet: MakeFleet,
+) -> None:
+    """Every replica scans (the queue's rows are leased one at a time), so a backlog of
+    requested scans is worked off by all of them, each image exactly once."""
+    fleet = make_fleet(
+        env={
+            "DOCKYARD_EXTENSIONS__SCANNING__SCAN_ON_PUSH": "false",
+            "DOCKYARD_EXTENSIONS__SCANNING__POLL_SECONDS": "0.1",
+        }
+    )
+    a, b = fleet.replicas
+    rng = random.Random(12)
+    # Incompressible layers: each scan reads a few MiB from S3, long enough for the other
+    # replica to claim the next row meanwhile.
+    images = [
+        build_image([{f"opt/{n}.bin": rng.randbytes(6 * MiB)}], n=str(n))
+        for n in range(SCANNED_IMAGES)
+    ]
+    with httpx.Client(base_url=a.url, auth=ADMIN, timeout=60) as client:
+        for n, image in enumerate(images):
+            push_image(client, f"fleet/scan{n}", image, "latest")
+        for n in range(SCANNED_IMAGES):  # the backlog: every scan requested at once
+            asked = client.post(f"/api/v1/repositories/fleet/scan{n}/artifacts/latest/scan")
+            assert asked.status_code == 202, asked.text
+        deadline = time.monotonic() + 120
+        for n in range(SCANNED_IMAGES):
+            url = f"/api/v1/repositories/fleet/scan{n}/artifacts/latest/vulnerabilities"
+            while (state := client.get(url).json()["status"]["state"]) != "done":
+                assert state in ("queued", "running"), state
+                assert time.monotonic() < deadline, f"fleet/scan{n} was not scanned"
+                time.sleep(0.2)
+
+    scanned = {
+        r.url: [ln for ln in r.log().splitlines() if "scanned fleet/scan" in ln] for r in (a, b)
+    }
+    assert all(scanned.values()), f"a replica scanned nothing: {scanned}"
+    lines = [line for found in scanned.values() for line in found]
+    assert len(lines) == SCANNED_IMAGES, lines  # no image scanned twice

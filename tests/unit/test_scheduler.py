@@ -115,3 +115,41 @@ async def test_stop_lets_the_running_job_finish_its_work(
         row = await tx.jobs.get("slow")
     assert row is not None and row["last_error"] is None
     assert row["lease_owner"] is None, "the finished run must give its lease back"
+
+
+async def test_an_unshared_job_runs_in_every_process_without_a_lease(
+    stores: tuple[SqlMetadataStore, SqlMetadataStore],
+) -> None:
+    """Per-process work (the scan queue): each scheduler runs it on its own clock, at the
+    same time as the others, and no job row is claimed for it."""
+    running: set[str] = set()
+    overlapped: list[bool] = []
+    runs: list[str] = []
+
+    def job(owner: str):
+        async def run() -> None:
+            running.add(owner)
+            await asyncio.sleep(0.1)
+            overlapped.append(len(running) == 2)
+            running.discard(owner)
+            runs.append(owner)
+
+        return run
+
+    schedulers = []
+    for name, store in zip(("one", "two"), stores, strict=True):
+        scheduler = Scheduler(store, tick=0.02)
+        scheduler.every("scan-queue", 0.05, job(name), shared=False)
+        schedulers.append(scheduler)
+    loops = [asyncio.create_task(s.run_forever()) for s in schedulers]
+    deadline = time.monotonic() + 10
+    while (runs.count("one") < 3 or runs.count("two") < 3) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    for scheduler in schedulers:
+        scheduler.stop()
+    await asyncio.wait_for(asyncio.gather(*loops), 5)
+
+    assert runs.count("one") >= 3 and runs.count("two") >= 3, runs
+    assert any(overlapped), "the two processes never ran it at the same time"
+    async with stores[0].transaction(readonly=True) as tx:
+        assert await tx.jobs.get("scan-queue") is None

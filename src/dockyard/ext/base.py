@@ -88,11 +88,14 @@ class ExtensionContext:
 
 @dataclass(frozen=True)
 class Task:
-    """A periodic job: run once per `interval` seconds across every replica."""
+    """A periodic job: run once per `interval` seconds across every replica; with
+    `per_process`, every process (replica or server worker) runs it every `interval` seconds
+    instead, for work that already divides itself safely (rows leased one at a time)."""
 
     name: str
     interval: float
     run: Callable[[], Awaitable[object]]
+    per_process: bool = False
 
 
 @dataclass(frozen=True)
@@ -228,7 +231,7 @@ class ExtensionHost:
 
     def tasks(self) -> list[Task]:
         return [
-            Task(f"{e.name}:{task.name}", task.interval, task.run)
+            Task(f"{e.name}:{task.name}", task.interval, task.run, task.per_process)
             for e in self.extensions
             for task in e.tasks()
         ]

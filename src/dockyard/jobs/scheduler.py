@@ -31,6 +31,9 @@ class Job:
     interval: float
     run: JobFunction
     lease: float  # seconds a claimed run may take before another process may take over
+    # False: every process runs it on its own schedule, with no lease: for work that already
+    # divides itself safely between processes (e.g. a queue whose rows are leased one by one).
+    shared: bool = True
 
 
 def process_identity() -> str:
@@ -44,11 +47,18 @@ class Scheduler:
         self.owner = process_identity()
         self.jobs: list[Job] = []
         self._stopping = asyncio.Event()
+        self._next_local: dict[str, float] = {}  # when each unshared job is due here
 
     def every(
-        self, name: str, interval: float, run: JobFunction, lease: float | None = None
+        self,
+        name: str,
+        interval: float,
+        run: JobFunction,
+        lease: float | None = None,
+        *,
+        shared: bool = True,
     ) -> None:
-        self.jobs.append(Job(name, interval, run, lease or max(60.0, interval)))
+        self.jobs.append(Job(name, interval, run, lease or max(60.0, interval), shared))
 
     async def run_forever(self) -> None:
         """Run due jobs every tick until `stop` is called; then return once the job at hand
@@ -68,6 +78,9 @@ class Scheduler:
         for job in self.jobs:
             if self._stopping.is_set():
                 break
+            if not job.shared:
+                ran += await self._run_locally(job)
+                continue
             try:
                 if await self._claim(job):
                     ran += 1
@@ -96,3 +109,14 @@ class Scheduler:
         finished = time.time()
         async with self.store.transaction() as tx:
             await tx.jobs.finish(job.name, self.owner, finished, finished + job.interval, error)
+
+    async def _run_locally(self, job: Job) -> int:
+        """Run an unshared job when it is due in this process; 1 if it ran."""
+        if self._next_local.get(job.name, 0.0) > time.monotonic():
+            return 0
+        try:
+            await job.run()
+        except Exception:  # one failing run must not stop the schedule
+            log.exception("job %s failed", job.name)
+        self._next_local[job.name] = time.monotonic() + job.interval
+        return 1

@@ -81,7 +81,10 @@ class ScanningExtension:
     def tasks(self) -> Sequence[Task]:
         found: list[Task] = []
         if self.settings.run_scans:
-            found.append(Task("scan-queue", self.settings.poll_seconds, self.worker.run_queue))
+            # Every process scans: the queue's rows are leased one at a time, so replicas
+            # and server workers share the scans without taking the same one twice.
+            poll = self.settings.poll_seconds
+            found.append(Task("scan-queue", poll, self.worker.run_queue, per_process=True))
         if self.settings.vulndb_sources:
             hours = self.settings.vulndb_refresh_hours
             found.append(Task("vulndb-refresh", hours * 3600, self.worker.refresh_db))

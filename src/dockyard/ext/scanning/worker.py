@@ -57,7 +57,9 @@ class ScanWorker:
             if outcome is None:
                 break
             ran += 1
-            if outcome.error:
+            if outcome.error is None:
+                log.info("scanned %s@%s (%s)", outcome.repository, outcome.digest, outcome.state)
+            else:
                 log.warning(
                     "scan of %s@%s: %s (%s)",
                     outcome.repository,
