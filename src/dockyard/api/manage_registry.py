@@ -23,7 +23,7 @@ from starlette.routing import Match, Route
 from starlette.types import Scope
 
 import dockyard
-from dockyard.api.manage import logged_in, principal
+from dockyard.api.manage_common import logged_in, principal
 from dockyard.errors import Problem, invalid, not_found
 from dockyard.oci.names import InvalidName, validate_name
 from dockyard.registry.health import readiness

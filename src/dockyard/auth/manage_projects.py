@@ -1,5 +1,6 @@
-"""Managing projects: visibility, members and their roles, custom roles, robot accounts and
-the audit log. Every change is authorized by the policy and audited."""
+"""Managing projects: visibility, quotas, custom roles, robot accounts and the audit log.
+Every change is authorized by the policy and audited. Members and their roles are managed in
+auth/manage_members.py; ProjectAdmin inherits those methods."""
 
 from __future__ import annotations
 
@@ -9,21 +10,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from dockyard.auth import secrets
-from dockyard.auth.access import AccessControl
 from dockyard.auth.actions import BUILTIN_ROLES, Action, parse_actions
+from dockyard.auth.manage_members import ProjectMembers
 from dockyard.auth.policy import decide, decide_system, granted_actions
 from dockyard.auth.principal import Kind, Principal
 from dockyard.errors import Problem, conflict, forbidden, invalid, not_found
 from dockyard.meta.auth_records import (
     AuditQuery,
     AuditRecord,
-    GrantRecord,
     ProjectRecord,
     RobotPermission,
     RobotRecord,
     RoleRecord,
 )
-from dockyard.meta.base import MetadataStore
 from dockyard.oci.names import InvalidName, validate_name
 
 SHORT_NAME = re.compile(r"[a-z0-9]+(?:[._-][a-z0-9]+)*")
@@ -42,32 +41,7 @@ class NewRobot:
     secret: str  # shown once
 
 
-class ProjectAdmin:
-    def __init__(self, store: MetadataStore, access: AccessControl) -> None:
-        self._store = store
-        self._access = access
-
-    async def _require(self, actor: Principal, action: Action, project: str) -> ProjectRecord:
-        async with self._store.transaction(readonly=True) as tx:
-            facts = await self._access.facts(tx, project, actor)
-        if facts.project is None:
-            raise not_found(f"no project {project!r}")
-        decision = decide(actor, action, facts, None)
-        if not decision:
-            # Someone who can neither pull nor see the project does not learn that it exists.
-            if not (
-                decide(actor, Action.PULL, facts, f"{project}/x")
-                or decide(actor, Action.READ_PROJECT, facts, None)
-            ):
-                raise not_found(f"no project {project!r}")
-            raise forbidden(decision.reason)
-        return facts.project
-
-    def _require_admin(self, actor: Principal, operation: str) -> None:
-        decision = decide_system(actor, operation)
-        if not decision:
-            raise forbidden(decision.reason)
-
+class ProjectAdmin(ProjectMembers):
     # --- projects ----------------------------------------------------------------------------
 
     async def create(self, actor: Principal, name: str, public: bool) -> ProjectRecord:
@@ -163,48 +137,6 @@ class ProjectAdmin:
                 raise not_found(f"no project {name!r}")
             await tx.policies.forget_project(name)
         await self._access.audit.write("project.delete", name, "ok")
-
-    # --- members -----------------------------------------------------------------------------
-
-    async def grants(self, actor: Principal, project: str) -> list[GrantRecord]:
-        await self._require(actor, Action.READ_PROJECT, project)
-        async with self._store.transaction(readonly=True) as tx:
-            return await tx.access.grants(project)
-
-    async def grant(
-        self,
-        actor: Principal,
-        project: str,
-        subject_kind: str,
-        subject: str,
-        role: str,
-        repositories: str = "*",
-    ) -> GrantRecord:
-        await self._require(actor, Action.MANAGE_MEMBERS, project)
-        if subject_kind not in ("user", "group"):
-            raise invalid("a role is granted to a 'user' or a 'group'")
-        if repositories != "*" and not repositories.startswith(f"{project}/"):
-            raise invalid(f"a repository pattern must be '*' or start with '{project}/'")
-        async with self._store.transaction() as tx:
-            if role not in BUILTIN_ROLES and await tx.access.role(role) is None:
-                raise invalid(f"no role {role!r}; built-in roles: {', '.join(BUILTIN_ROLES)}")
-            if subject_kind == "user" and await tx.identities.user(subject) is None:
-                raise not_found(f"no user {subject!r}")
-            grant = await tx.access.add_grant(project, subject_kind, subject, role, repositories)
-        detail = {
-            "subject": f"{subject_kind}:{subject}",
-            "role": role,
-            "repositories": repositories,
-        }
-        await self._access.audit.write("member.grant", project, "ok", detail)
-        return grant
-
-    async def revoke(self, actor: Principal, project: str, grant_id: int) -> None:
-        await self._require(actor, Action.MANAGE_MEMBERS, project)
-        async with self._store.transaction() as tx:
-            if not await tx.access.delete_grant(project, grant_id):
-                raise not_found(f"no grant {grant_id} in project {project!r}")
-        await self._access.audit.write("member.revoke", project, "ok", {"grant": grant_id})
 
     # --- custom roles ------------------------------------------------------------------------
 

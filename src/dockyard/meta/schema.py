@@ -1,26 +1,90 @@
-"""One schema for SQLite and PostgreSQL (SQLAlchemy Core)."""
+"""One schema for SQLite and PostgreSQL (SQLAlchemy Core), every table as `t.<name>`.
+
+The registry's content tables are defined here; the access-control and supply-chain tables in
+meta/schema_access.py and meta/schema_supply_chain.py, all on one MetaData
+(meta/schema_base.py). Callers import every table from here
+(`from dockyard.meta import schema as t`), and `metadata` here holds them all, which is what
+Alembic compares the migrations with.
+"""
 
 from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
-    Boolean,
     Column,
     Float,
     ForeignKeyConstraint,
     Index,
     Integer,
     LargeBinary,
-    MetaData,
     String,
     Table,
     Text,
 )
 
-metadata = MetaData()
+from dockyard.meta.schema_access import (
+    access_tokens,
+    audit_log,
+    groups,
+    login_failures,
+    project_grants,
+    projects,
+    robots,
+    roles,
+    sessions,
+    signing_keys,
+    user_groups,
+    users,
+)
+from dockyard.meta.schema_base import DIGEST, NAME, metadata
+from dockyard.meta.schema_supply_chain import (
+    advisories,
+    advisory_packages,
+    project_policies,
+    scan_findings,
+    scan_reports,
+    scan_status,
+    vulndb_imports,
+    vulnerability_allowlist,
+)
 
-NAME = String(255)
-DIGEST = String(150)
+__all__ = [
+    "DIGEST",
+    "NAME",
+    "TAG",
+    "access_tokens",
+    "advisories",
+    "advisory_packages",
+    "audit_log",
+    "blob_links",
+    "blobs",
+    "daily_usage",
+    "groups",
+    "jobs",
+    "login_failures",
+    "manifest_pulls",
+    "manifest_references",
+    "manifests",
+    "metadata",
+    "outbox",
+    "project_grants",
+    "project_policies",
+    "projects",
+    "repositories",
+    "robots",
+    "roles",
+    "scan_findings",
+    "scan_reports",
+    "scan_status",
+    "sessions",
+    "signing_keys",
+    "tags",
+    "uploads",
+    "user_groups",
+    "users",
+    "vulndb_imports",
+    "vulnerability_allowlist",
+]
 
 repositories = Table(
     "repositories",
@@ -170,306 +234,4 @@ jobs = Table(
     Column("lease_until", Float),
     Column("last_run_at", Float),
     Column("last_error", Text),
-)
-
-# --- access control -------------------------------------------------------------------------
-
-users = Table(
-    "users",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("username", NAME, nullable=False, unique=True),
-    Column("password_hash", Text),  # argon2; NULL for users who log in elsewhere
-    Column("email", String(255)),
-    Column("display_name", String(255)),
-    Column("source", String(16), nullable=False),  # local, ldap, oidc, saml
-    Column("subject", String(500)),  # the identity source's stable id
-    Column("is_admin", Boolean, nullable=False),
-    Column("disabled", Boolean, nullable=False),
-    # Bumped on password change or disable: refresh tokens carry it and die with it.
-    Column("token_version", Integer, nullable=False),
-    Column("created_at", Float, nullable=False),
-    Column("last_login_at", Float),
-    Index("ix_users_source_subject", "source", "subject", unique=True),
-)
-
-groups = Table(
-    "groups",
-    metadata,
-    Column("name", NAME, primary_key=True),
-    Column("description", Text),
-    Column("created_at", Float, nullable=False),
-)
-
-# Membership of local groups (origin "local") and the groups an identity source vouched for at
-# the user's last login (origin "ldap", "oidc", "saml"), replaced at every login.
-user_groups = Table(
-    "user_groups",
-    metadata,
-    Column("user_id", Integer, primary_key=True),
-    Column("group_name", NAME, primary_key=True),
-    Column("origin", String(16), primary_key=True),
-    ForeignKeyConstraint(["user_id"], ["users.id"], ondelete="CASCADE"),
-    Index("ix_user_groups_group", "group_name"),
-)
-
-projects = Table(
-    "projects",
-    metadata,
-    Column("name", NAME, primary_key=True),
-    Column("public", Boolean, nullable=False),
-    Column("created_by", NAME),
-    Column("created_at", Float, nullable=False),
-    # Soft limit on the distinct blob bytes the project's repositories link; NULL: unlimited.
-    Column("quota_bytes", BigInteger),
-)
-
-roles = Table(
-    "roles",
-    metadata,
-    Column("name", String(100), primary_key=True),
-    Column("description", Text),
-    Column("actions", Text, nullable=False),  # JSON list of action names
-    Column("created_at", Float, nullable=False),
-)
-
-project_grants = Table(
-    "project_grants",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("project", NAME, nullable=False),
-    Column("subject_kind", String(8), nullable=False),  # user, group
-    Column("subject", NAME, nullable=False),
-    Column("role", String(100), nullable=False),
-    Column("repositories", String(255), nullable=False),  # a glob, "*" for the whole project
-    Column("created_at", Float, nullable=False),
-    ForeignKeyConstraint(["project"], ["projects.name"], ondelete="CASCADE"),
-    Index(
-        "ix_project_grants_unique",
-        "project",
-        "subject_kind",
-        "subject",
-        "role",
-        "repositories",
-        unique=True,
-    ),
-    Index("ix_project_grants_subject", "subject_kind", "subject"),
-)
-
-robots = Table(
-    "robots",
-    metadata,
-    Column("name", NAME, primary_key=True),  # robot$<project>+<name> or robot$<name>
-    Column("project", NAME),  # NULL: a system robot
-    Column("description", Text),
-    Column("secret_hash", String(128), nullable=False),
-    Column("permissions", Text, nullable=False),  # JSON [{"repositories", "actions"}]
-    Column("expires_at", Float),
-    Column("disabled", Boolean, nullable=False),
-    Column("created_by", NAME),
-    Column("created_at", Float, nullable=False),
-    ForeignKeyConstraint(["project"], ["projects.name"], ondelete="CASCADE"),
-)
-
-access_tokens = Table(
-    "access_tokens",
-    metadata,
-    Column("id", String(32), primary_key=True),
-    Column("user_id", Integer, nullable=False),
-    Column("name", String(100), nullable=False),
-    Column("secret_hash", String(128), nullable=False),
-    Column("expires_at", Float),
-    Column("created_at", Float, nullable=False),
-    Column("last_used_at", Float),
-    ForeignKeyConstraint(["user_id"], ["users.id"], ondelete="CASCADE"),
-    Index("ix_access_tokens_user", "user_id"),
-)
-
-audit_log = Table(
-    "audit_log",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("at", Float, nullable=False),
-    Column("actor", NAME, nullable=False),
-    Column("actor_kind", String(16), nullable=False),
-    Column("address", String(64)),
-    Column("action", String(64), nullable=False),
-    Column("target", String(500)),
-    Column("outcome", String(16), nullable=False),
-    Column("detail", Text),
-    Index("ix_audit_log_at", "at"),
-    Index("ix_audit_log_actor", "actor", "at"),
-    Index("ix_audit_log_action", "action", "at"),
-)
-
-login_failures = Table(
-    "login_failures",
-    metadata,
-    Column("key", String(300), primary_key=True),  # user:<name> or address:<ip>
-    Column("failures", Integer, nullable=False),
-    Column("window_start", Float, nullable=False),
-    Column("locked_until", Float),
-)
-
-signing_keys = Table(
-    "signing_keys",
-    metadata,
-    Column("kid", String(64), primary_key=True),
-    Column("kind", String(32), nullable=False),  # es256 (registry tokens), session (UI cookies)
-    Column("material", Text, nullable=False),
-    Column("created_at", Float, nullable=False),
-    Column("retired_at", Float),
-)
-
-# Dashboard and management API sessions: the cookie names one, and logout deletes it.
-sessions = Table(
-    "sessions",
-    metadata,
-    Column("id", String(64), primary_key=True),  # SHA-256 of the random id in the cookie
-    Column("username", NAME, nullable=False),
-    Column("stamp", String(200), nullable=False),  # the credential fingerprint at login
-    Column("created_at", Float, nullable=False),
-    Column("expires_at", Float, nullable=False),
-    Index("ix_sessions_username", "username"),
-    Index("ix_sessions_expires_at", "expires_at"),
-)
-
-# --- vulnerability database -----------------------------------------------------------------
-# OSV advisories shared by every replica (dockyard.ext.scanning.vulndb imports them). An import
-# replaces one ecosystem's advisories ("feed") in one transaction.
-
-advisories = Table(
-    "advisories",
-    metadata,
-    Column("id", String(100), primary_key=True),  # GHSA-…, PYSEC-…, GO-…, DSA-…
-    Column("feed", String(50), nullable=False),  # the ecosystem whose import wrote the row
-    Column("modified", String(40), nullable=False),  # RFC 3339, as the advisory says
-    Column("published", String(40)),
-    Column("withdrawn", String(40)),
-    Column("summary", Text),
-    Column("severity", String(16), nullable=False),  # CRITICAL … UNKNOWN
-    Column("score", Float),  # CVSS base score, when the advisory has a vector
-    Column("aliases", Text, nullable=False),  # JSON list: CVE-…, GHSA-…
-    Column("body", Text, nullable=False),  # compact OSV JSON: what matching and reports use
-    Index("ix_advisories_feed", "feed"),
-)
-
-# Where each advisory is found: (ecosystem without release, package name as matched: PEP 503
-# for PyPI, the source package for distributions). Withdrawn advisories have no rows here.
-advisory_packages = Table(
-    "advisory_packages",
-    metadata,
-    Column("ecosystem", String(50), primary_key=True),
-    Column("name", String(300), primary_key=True),
-    Column("advisory_id", String(100), primary_key=True),
-    ForeignKeyConstraint(["advisory_id"], ["advisories.id"], ondelete="CASCADE"),
-    Index("ix_advisory_packages_advisory", "advisory_id"),
-)
-
-# One row per import; the newest row's db_version is the version every scan report cites.
-vulndb_imports = Table(
-    "vulndb_imports",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("imported_at", Float, nullable=False),
-    Column("source", Text, nullable=False),
-    Column("feeds", Text, nullable=False),  # JSON {ecosystem: {advisories, withdrawn, hash}}
-    Column("state", Text, nullable=False),  # JSON {ecosystem: content hash} after the import
-    Column("db_version", String(64), nullable=False),
-)
-
-# --- scanning: status, reports, findings -----------------------------------------------------
-# One status row per artifact a scan was asked for; a worker claims a queued row with a lease
-# (exactly once across replicas), like the jobs table. Gone with the manifest.
-scan_status = Table(
-    "scan_status",
-    metadata,
-    Column("repository", NAME, primary_key=True),
-    Column("digest", DIGEST, primary_key=True),
-    Column("state", String(16), nullable=False),  # queued, running, done, failed
-    Column("reason", String(16), nullable=False),  # push, manual, rescan
-    Column("queued_at", Float, nullable=False),
-    Column("started_at", Float),
-    Column("finished_at", Float),
-    Column("progress_done", Integer, nullable=False, server_default="0"),
-    Column("progress_total", Integer, nullable=False, server_default="0"),
-    Column("attempts", Integer, nullable=False, server_default="0"),
-    Column("lease_owner", String(200)),
-    Column("lease_until", Float),
-    Column("error", Text),
-    ForeignKeyConstraint(
-        ["repository", "digest"],
-        ["manifests.repository", "manifests.digest"],
-        ondelete="CASCADE",
-    ),
-    Index("ix_scan_status_state", "state", "queued_at"),
-    # Reports and findings are per digest: which repositories hold a reported image.
-    Index("ix_scan_status_digest", "digest"),
-)
-
-# The newest report per image manifest (one platform) and scanner: content-addressed, so one
-# report serves every repository holding the digest. Severity counts are columns so the
-# registry-wide breakdown is one aggregate query.
-scan_reports = Table(
-    "scan_reports",
-    metadata,
-    Column("digest", DIGEST, primary_key=True),
-    Column("scanner", String(100), primary_key=True),  # name/version
-    Column("db_version", String(64), nullable=False),
-    Column("scanned_at", Float, nullable=False),
-    Column("packages", Integer, nullable=False),
-    Column("critical", Integer, nullable=False),
-    Column("high", Integer, nullable=False),
-    Column("medium", Integer, nullable=False),
-    Column("low", Integer, nullable=False),
-    Column("unknown", Integer, nullable=False),  # UNKNOWN and NONE
-    Column("report", LargeBinary, nullable=False),  # gzip JSON: inventory, findings, problems
-    Index("ix_scan_reports_db_version", "db_version"),
-    # The most exposed images, read in order instead of sorting every report.
-    Index("ix_scan_reports_exposure", "critical", "high", "medium", "low"),
-)
-
-# Every finding of the newest reports, one row per (image, advisory, package): which images an
-# advisory affects, the most exposed images, allow-lists applied in SQL. first_seen_at tells a
-# newly imported advisory's findings from old ones.
-scan_findings = Table(
-    "scan_findings",
-    metadata,
-    Column("digest", DIGEST, primary_key=True),
-    Column("advisory_id", String(100), primary_key=True),
-    Column("package", String(300), primary_key=True),
-    Column("version", String(255), primary_key=True),
-    Column("ecosystem", String(50), nullable=False),
-    Column("severity", Integer, nullable=False),  # Severity's value: 5 critical … 0 unknown
-    Column("fixed", String(255)),
-    Column("first_seen_at", Float, nullable=False),
-    Index("ix_scan_findings_advisory", "advisory_id"),
-    Index("ix_scan_findings_first_seen", "first_seen_at"),
-)
-
-# --- supply-chain policies -------------------------------------------------------------------
-
-project_policies = Table(
-    "project_policies",
-    metadata,
-    Column("project", NAME, primary_key=True),
-    Column("scan_on_push", Boolean, nullable=False),
-    Column("require_signature", Boolean, nullable=False),  # by one of trusted_keys
-    Column("max_severity", String(16)),  # refuse pulls with a finding at or above; NULL: off
-    Column("deny_unscanned", Boolean, nullable=False),
-    Column("trusted_keys", Text, nullable=False),  # JSON list of PEM public keys
-    Column("updated_at", Float, nullable=False),
-    ForeignKeyConstraint(["project"], ["projects.name"], ondelete="CASCADE"),
-)
-
-# Advisories a project (or, with project "", the whole registry) accepts, until they expire.
-vulnerability_allowlist = Table(
-    "vulnerability_allowlist",
-    metadata,
-    Column("project", NAME, primary_key=True),
-    Column("advisory_id", String(100), primary_key=True),
-    Column("expires_at", Float),  # NULL: no expiry
-    Column("reason", Text),
-    Column("created_by", NAME),
-    Column("created_at", Float, nullable=False),
 )

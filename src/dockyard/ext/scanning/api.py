@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from dockyard.api.manage import logged_in, principal
+from dockyard.api.manage_common import logged_in, principal
 from dockyard.errors import invalid, not_found
 from dockyard.ext.scanning.queries import ScanQueries
 from dockyard.ext.scanning.sboms import SbomService

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from dockyard.api.manage import principal
+from dockyard.api.manage_common import principal
 from dockyard.ext.scanning.api import ARTIFACT, repository_name
 from dockyard.ext.scanning.reports import counts_view
 from dockyard.ext.scanning.security import ArtifactSecurity, ImageScan, SecurityFacts

@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from dockyard.api.manage import logged_in, principal
+from dockyard.api.manage_common import logged_in, principal
 from dockyard.api.manage_models import body
 from dockyard.errors import not_found
 from dockyard.ext.scanning.policies.rules import Policy, Verdict
