@@ -143,7 +143,8 @@ def create_app(settings: Settings) -> Starlette:
         local = Scheduler(store, tick=min(per_process, default=1.0))
         for task in extensions.tasks():
             chosen = local if task.per_process else scheduler
-            chosen.every(task.name, task.interval, task.run, shared=not task.per_process)
+            shared = not task.per_process
+            chosen.every(task.name, task.interval, task.run, shared=shared, stop=task.stop)
         await extensions.startup()
         sweeper = asyncio.create_task(scheduler.run_forever())
         worker = asyncio.create_task(local.run_forever())

@@ -153,3 +153,18 @@ async def test_an_unshared_job_runs_in_every_process_without_a_lease(
     assert any(overlapped), "the two processes never ran it at the same time"
     async with stores[0].transaction(readonly=True) as tx:
         assert await tx.jobs.get("scan-queue") is None
+
+
+async def test_stop_tells_each_job_that_can_be_told(
+    stores: tuple[SqlMetadataStore, SqlMetadataStore],
+) -> None:
+    told: list[str] = []
+
+    async def nothing() -> None:
+        return None
+
+    scheduler = Scheduler(stores[0], tick=0.02)
+    scheduler.every("batch", 60, nothing, shared=False, stop=lambda: told.append("batch"))
+    scheduler.every("plain", 60, nothing)
+    scheduler.stop()
+    assert told == ["batch"]

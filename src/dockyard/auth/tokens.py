@@ -115,9 +115,15 @@ class TokenService:
         return jwt.encode(claims, key.private, algorithm="ES256", headers={"kid": key.kid})
 
     async def issue(
-        self, subject: str, kind: str, access: Iterable[ResourceAccess]
+        self,
+        subject: str,
+        kind: str,
+        access: Iterable[ResourceAccess],
+        ttl: int | None = None,
     ) -> tuple[str, int, float]:
-        """(token, expires_in, issued_at) for the given access claims."""
+        """(token, expires_in, issued_at) for the given access claims; `ttl` overrides the
+        configured lifetime (a credential lent to a slow external service)."""
+        ttl = ttl or self.ttl
         now = time.time()
         claims = {
             "iss": self.issuer,
@@ -125,12 +131,12 @@ class TokenService:
             "aud": self.service,
             "iat": int(now),
             "nbf": int(now) - 5,
-            "exp": int(now) + self.ttl,
+            "exp": int(now) + ttl,
             "jti": uuid.uuid4().hex,
             "kind": kind,
             "access": [a.claim() for a in access],
         }
-        return await self._sign(claims), self.ttl, now
+        return await self._sign(claims), ttl, now
 
     async def issue_refresh(self, subject: str, kind: str, stamp: str) -> str:
         now = int(time.time())

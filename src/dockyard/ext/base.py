@@ -96,6 +96,9 @@ class Task:
     interval: float
     run: Callable[[], Awaitable[object]]
     per_process: bool = False
+    # Called when the process begins to shut down, so that a long run ends after the item
+    # at hand instead of being cancelled halfway through its batch.
+    stop: Callable[[], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -231,7 +234,7 @@ class ExtensionHost:
 
     def tasks(self) -> list[Task]:
         return [
-            Task(f"{e.name}:{task.name}", task.interval, task.run, task.per_process)
+            Task(f"{e.name}:{task.name}", task.interval, task.run, task.per_process, task.stop)
             for e in self.extensions
             for task in e.tasks()
         ]

@@ -34,6 +34,7 @@ class Job:
     # False: every process runs it on its own schedule, with no lease: for work that already
     # divides itself safely between processes (e.g. a queue whose rows are leased one by one).
     shared: bool = True
+    stop: Callable[[], None] | None = None  # asks a run in progress to end early (shutdown)
 
 
 def process_identity() -> str:
@@ -57,8 +58,9 @@ class Scheduler:
         lease: float | None = None,
         *,
         shared: bool = True,
+        stop: Callable[[], None] | None = None,
     ) -> None:
-        self.jobs.append(Job(name, interval, run, lease or max(60.0, interval), shared))
+        self.jobs.append(Job(name, interval, run, lease or max(60.0, interval), shared, stop))
 
     async def run_forever(self) -> None:
         """Run due jobs every tick until `stop` is called; then return once the job at hand
@@ -69,8 +71,12 @@ class Scheduler:
                 await asyncio.wait_for(self._stopping.wait(), self.tick)
 
     def stop(self) -> None:
-        """Ask `run_forever` to end after the job it is running (if any)."""
+        """Ask `run_forever` to end after the job it is running (if any), and that job to end
+        after the item at hand when it can be told to."""
         self._stopping.set()
+        for job in self.jobs:
+            if job.stop is not None:
+                job.stop()
 
     async def run_due(self) -> int:
         """Run every job that is due and that this process wins; returns how many ran."""

@@ -84,7 +84,15 @@ class ScanningExtension:
             # Every process scans: the queue's rows are leased one at a time, so replicas
             # and server workers share the scans without taking the same one twice.
             poll = self.settings.poll_seconds
-            found.append(Task("scan-queue", poll, self.worker.run_queue, per_process=True))
+            found.append(
+                Task(
+                    "scan-queue",
+                    poll,
+                    self.worker.run_queue,
+                    per_process=True,
+                    stop=self.worker.stop,
+                )
+            )
         if self.settings.vulndb_sources:
             hours = self.settings.vulndb_refresh_hours
             found.append(Task("vulndb-refresh", hours * 3600, self.worker.refresh_db))
@@ -119,5 +127,5 @@ def _adapter_scanner(
     return AdapterScanner(
         adapter,
         registry_url=registry_url,
-        registry_authorization=PullCredentials(tokens, adapter.name),
+        registry_authorization=PullCredentials(tokens, adapter.name, adapter.pull_token_seconds),
     )

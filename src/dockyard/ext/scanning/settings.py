@@ -21,6 +21,9 @@ class AdapterSettings(BaseModel):
     # The URL the adapter pulls images from: this registry as the adapter's network sees it.
     # Unset: the `auth.public_url` setting.
     registry_url: str | None = None
+    # How long the pull token lent for one scan lives: an adapter may queue a scan for a while
+    # before it pulls (Harbor lends its scanners 30 minutes).
+    pull_token_seconds: int = Field(default=1800, ge=60, le=86400)
 
 
 class ScanningSettings(ExtensionSettings):

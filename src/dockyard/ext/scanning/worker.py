@@ -41,6 +41,7 @@ class ScanWorker:
         self.batch = batch
         self._clock = clock
         self._seen_db: str | None = None  # the database version stale reports were queued for
+        self._stopping = False
 
     async def run_queue(self) -> int:
         """One queue run: rescan if the database changed, then up to `batch` scans, for no
@@ -52,7 +53,7 @@ class ScanWorker:
             return 0
         deadline = self._clock() + max(30.0, self.settings.lease_seconds / 2)
         ran = 0
-        while ran < self.batch and self._clock() < deadline:
+        while ran < self.batch and self._clock() < deadline and not self._stopping:
             outcome = await self.service.run_one(self.owner)
             if outcome is None:
                 break
@@ -68,6 +69,10 @@ class ScanWorker:
                     outcome.state,
                 )
         return ran
+
+    def stop(self) -> None:
+        """End the queue run in progress after the scan at hand (shutdown), and run no more."""
+        self._stopping = True
 
     async def rescan_if_changed(self) -> int:
         """Queue stale artifacts when the database version differs from the one seen last."""

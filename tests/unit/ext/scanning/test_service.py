@@ -224,6 +224,32 @@ def test_progress_is_visible_while_a_scan_runs(client: TestClient) -> None:
     assert (done["state"], done["progress"]) == ("done", {"done": 2, "total": 2})
 
 
+def test_a_worker_told_to_stop_ends_its_batch_after_the_scan_at_hand(
+    client: TestClient,
+) -> None:
+    """Shutdown: the scan under way finishes and is saved; the rest stay queued for the next
+    process instead of being started and then cancelled."""
+    for n in range(3):
+        push_image(client, f"team/app{n}", python_image([("Jinja2", f"2.{n}")]), "1")
+    registry: Any = client.app
+    store, storage = registry.state.registry.store, registry.state.registry.storage
+    scanner = _SlowScanner()
+    worker = ScanWorker(ScanService(store, storage, scanner, ScanningSettings()), owner="w")
+    assert client.portal is not None
+
+    async def stop_during_the_first_scan() -> int:
+        batch = asyncio.create_task(worker.run_queue())
+        await asyncio.wait_for(scanner.read_first.wait(), 30)
+        worker.stop()  # what the scheduler does when the process is told to shut down
+        scanner.release.set()
+        return await asyncio.wait_for(batch, 30)
+
+    assert client.portal.call(stop_during_the_first_scan) == 1
+    states = [_vulnerabilities(client, f"team/app{n}", "1")["status"]["state"] for n in range(3)]
+    assert sorted(states) == ["done", "queued", "queued"]
+    assert client.portal.call(worker.run_queue) == 0  # a stopped worker takes no more
+
+
 def test_a_missing_layer_fails_that_scan_and_the_worker_goes_on(client: TestClient) -> None:
     broken, fine = python_image([("Jinja2", "2.10")]), python_image([("requests", "2.19.0")])
     push_image(client, "team/broken", broken, "1")
