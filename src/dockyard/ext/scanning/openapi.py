@@ -5,9 +5,24 @@ from __future__ import annotations
 from typing import Any
 
 from dockyard.api.openapi_paths import Op, query
+from dockyard.ext.scanning.openapi_parts import (
+    ARTIFACT,
+    BOOLEAN,
+    INTEGER,
+    NULLABLE_NUMBER,
+    NULLABLE_STRING,
+    NUMBER,
+    STRING,
+    STRINGS,
+    VERDICT,
+    array,
+    nullable,
+    obj,
+    ref,
+    signature,
+)
 from dockyard.ext.scanning.sbom import CYCLONEDX_JSON, SPDX_JSON
 
-_A = "/api/v1/repositories/{name}/artifacts/{reference}"
 _TAG = "vulnerabilities"
 _SEVERITIES = ["CRITICAL", "HIGH", "MEDIUM", "LOW", "NONE", "UNKNOWN"]
 _FORMAT = query("format", {"enum": ["cyclonedx", "spdx"]}, "cyclonedx (1.6) or spdx (2.3)")
@@ -15,14 +30,14 @@ _FORMAT = query("format", {"enum": ["cyclonedx", "spdx"]}, "cyclonedx (1.6) or s
 OPERATIONS: list[Op] = [
     Op(
         "post",
-        f"{_A}/scan",
+        f"{ARTIFACT}/scan",
         "Queue a scan of an image (every platform of an index); needs push",
         _TAG,
         {202: "ScanRequested"},
     ),
     Op(
         "get",
-        f"{_A}/vulnerabilities",
+        f"{ARTIFACT}/vulnerabilities",
         "Scan status and report; per-platform summaries for an index",
         _TAG,
         {200: "Vulnerabilities"},
@@ -31,7 +46,7 @@ OPERATIONS: list[Op] = [
     ),
     Op(
         "get",
-        f"{_A}/packages",
+        f"{ARTIFACT}/packages",
         "The packages the last scan found in an image",
         _TAG,
         {200: "Packages"},
@@ -39,7 +54,7 @@ OPERATIONS: list[Op] = [
     ),
     Op(
         "get",
-        f"{_A}/sbom",
+        f"{ARTIFACT}/sbom",
         "An SBOM of an image, from its last scan",
         _TAG,
         {200: "SbomDocument"},
@@ -50,7 +65,7 @@ OPERATIONS: list[Op] = [
     ),
     Op(
         "post",
-        f"{_A}/sbom",
+        f"{ARTIFACT}/sbom",
         "Attach an SBOM to an image as an OCI referrer; needs push",
         _TAG,
         {201: "SbomAttached"},
@@ -58,7 +73,7 @@ OPERATIONS: list[Op] = [
     ),
     Op(
         "get",
-        f"{_A}/security",
+        f"{ARTIFACT}/security",
         "Scan status and severity counts, signature state and pull verdict of an artifact",
         _TAG,
         {200: "ArtifactSecurity"},
@@ -89,251 +104,199 @@ OPERATIONS: list[Op] = [
 ]
 
 
-def _ref(name: str) -> dict[str, Any]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _obj(required: list[str], **properties: Any) -> dict[str, Any]:
-    return {"type": "object", "required": required, "properties": properties}
-
-
-_S = {"type": "string"}
-_S_NULL = {"type": ["string", "null"]}
-_N = {"type": "number"}
-_N_NULL = {"type": ["number", "null"]}
-_I = {"type": "integer"}
-_B = {"type": "boolean"}
-_STRINGS = {"type": "array", "items": _S}
-_PROBLEMS = {"type": "array", "items": _obj(["layer", "reason"], layer=_S, reason=_S)}
-_DISTRO = {
-    "oneOf": [
-        {"type": "null"},
-        _obj(["id", "version_id"], id=_S, version_id=_S, pretty_name=_S),
-    ]
-}
+_PROBLEMS = array(obj(["layer", "reason"], layer=STRING, reason=STRING))
+_DISTRO = nullable(obj(["id", "version_id"], id=STRING, version_id=STRING, pretty_name=STRING))
 _COUNTS = ["critical", "high", "medium", "low", "unknown", "total"]
 
 SCHEMAS: dict[str, dict[str, Any]] = {
-    "SeverityCounts": _obj(_COUNTS, **dict.fromkeys(_COUNTS, _I)),
-    "ScanStatus": _obj(
+    "SeverityCounts": obj(_COUNTS, **dict.fromkeys(_COUNTS, INTEGER)),
+    "ScanStatus": obj(
         ["digest", "state", "reason", "queued_at", "progress", "attempts"],
-        digest=_S,
+        digest=STRING,
         state={"enum": ["queued", "running", "done", "failed"]},
         reason={"enum": ["push", "manual", "rescan"]},
-        queued_at=_N,
-        started_at=_N_NULL,
-        finished_at=_N_NULL,
-        progress=_obj(["done", "total"], done=_I, total=_I),
-        attempts=_I,
-        error=_S_NULL,
+        queued_at=NUMBER,
+        started_at=NULLABLE_NUMBER,
+        finished_at=NULLABLE_NUMBER,
+        progress=obj(["done", "total"], done=INTEGER, total=INTEGER),
+        attempts=INTEGER,
+        error=NULLABLE_STRING,
     ),
-    "ScanRequested": _obj(
+    "ScanRequested": obj(
         ["repository", "digest", "media_type", "scans"],
-        repository=_S,
-        digest=_S,
-        media_type=_S,
-        scans={"type": "array", "items": _ref("ScanStatus")},
+        repository=STRING,
+        digest=STRING,
+        media_type=STRING,
+        scans=array(ref("ScanStatus")),
     ),
-    "Finding": _obj(
+    "Finding": obj(
         ["id", "severity", "package", "version", "ecosystem", "fixed"],
-        id=_S,
-        aliases=_STRINGS,
+        id=STRING,
+        aliases=STRINGS,
         severity={"enum": _SEVERITIES},
-        score=_N_NULL,
-        summary=_S,
-        package=_S,
-        version=_S,
-        ecosystem=_S,
-        purl=_S,
-        path=_S,
-        layer=_S,
-        fixed=_STRINGS,
-        url=_S,
+        score=NULLABLE_NUMBER,
+        summary=STRING,
+        package=STRING,
+        version=STRING,
+        ecosystem=STRING,
+        purl=STRING,
+        path=STRING,
+        layer=STRING,
+        fixed=STRINGS,
+        url=STRING,
     ),
-    "ScanReport": _obj(
+    "ScanReport": obj(
         ["scanner", "db_version", "generated_at", "summary", "findings"],
-        scanner=_obj(["name", "version"], name=_S, vendor=_S, version=_S),
-        db_version=_S,
-        generated_at=_N,
-        summary=_ref("SeverityCounts"),
-        packages=_I,
+        scanner=obj(["name", "version"], name=STRING, vendor=STRING, version=STRING),
+        db_version=STRING,
+        generated_at=NUMBER,
+        summary=ref("SeverityCounts"),
+        packages=INTEGER,
         distro=_DISTRO,
         problems=_PROBLEMS,
-        findings={"type": "array", "items": _ref("Finding")},
+        findings=array(ref("Finding")),
     ),
-    "Vulnerabilities": _obj(
+    "Vulnerabilities": obj(
         ["repository", "digest", "media_type", "kind", "status", "report"],
-        repository=_S,
-        digest=_S,
-        media_type=_S,
+        repository=STRING,
+        digest=STRING,
+        media_type=STRING,
         kind={"enum": ["image", "index", "artifact"]},
-        status={"oneOf": [{"type": "null"}, _ref("ScanStatus")]},
-        report={"oneOf": [{"type": "null"}, _ref("ScanReport")]},
-        children={
-            "type": "array",
-            "items": _obj(
+        status=nullable(ref("ScanStatus")),
+        report=nullable(ref("ScanReport")),
+        children=array(
+            obj(
                 ["digest", "status", "summary"],
-                digest=_S,
-                platform=_S_NULL,
-                status={"oneOf": [{"type": "null"}, _ref("ScanStatus")]},
-                summary={"oneOf": [{"type": "null"}, _ref("SeverityCounts")]},
-                scanned_at=_N_NULL,
-                db_version=_S_NULL,
-            ),
-        },
+                digest=STRING,
+                platform=NULLABLE_STRING,
+                status=nullable(ref("ScanStatus")),
+                summary=nullable(ref("SeverityCounts")),
+                scanned_at=NULLABLE_NUMBER,
+                db_version=NULLABLE_STRING,
+            )
+        ),
     ),
-    "Package": _obj(
+    "Package": obj(
         ["name", "version", "ecosystem", "purl"],
-        name=_S,
-        version=_S,
-        ecosystem=_S,
-        purl=_S,
-        path=_S,
-        layer=_S,
-        source_name=_S,
-        source_version=_S,
-        licenses=_STRINGS,
+        name=STRING,
+        version=STRING,
+        ecosystem=STRING,
+        purl=STRING,
+        path=STRING,
+        layer=STRING,
+        source_name=STRING,
+        source_version=STRING,
+        licenses=STRINGS,
     ),
-    "Packages": _obj(
+    "Packages": obj(
         ["repository", "digest", "packages"],
-        repository=_S,
-        digest=_S,
-        scanner=_S,
-        generated_at=_N,
+        repository=STRING,
+        digest=STRING,
+        scanner=STRING,
+        generated_at=NUMBER,
         distro=_DISTRO,
-        packages={"type": "array", "items": _ref("Package")},
+        packages=array(ref("Package")),
         problems=_PROBLEMS,
     ),
     "SbomDocument": {"type": "object", "description": "CycloneDX 1.6 or SPDX 2.3 JSON"},
-    "SbomAttached": _obj(
+    "SbomAttached": obj(
         ["repository", "digest", "media_type", "artifact_type", "subject"],
-        repository=_S,
-        digest=_S,
-        media_type=_S,
-        artifact_type=_S,
-        subject=_S,
-        size=_I,
-        sbom=_obj(["mediaType", "digest", "size"], mediaType=_S, digest=_S, size=_I),
+        repository=STRING,
+        digest=STRING,
+        media_type=STRING,
+        artifact_type=STRING,
+        subject=STRING,
+        size=INTEGER,
+        sbom=obj(["mediaType", "digest", "size"], mediaType=STRING, digest=STRING, size=INTEGER),
     ),
-    "VulnerabilityDatabase": _obj(
+    "VulnerabilityDatabase": obj(
         ["db_version", "imported_at", "source", "feeds"],
-        db_version=_S,
-        imported_at=_N,
-        source=_S,
+        db_version=STRING,
+        imported_at=NUMBER,
+        source=STRING,
         feeds={
             "type": "object",
-            "additionalProperties": _obj(["advisories"], advisories=_I, withdrawn=_I),
+            "additionalProperties": obj(["advisories"], advisories=INTEGER, withdrawn=INTEGER),
         },
-        advisories={"type": "object", "additionalProperties": _I},
+        advisories={"type": "object", "additionalProperties": INTEGER},
     ),
-    "VulnerabilitySummary": _obj(
+    "VulnerabilitySummary": obj(
         ["scope", "database", "history", "artifacts", "findings", "worst", "most_exposed"],
         scope={"enum": ["registry", "visible"]},
-        database={"oneOf": [{"type": "null"}, _ref("VulnerabilityDatabase")]},
-        history={"type": "array", "items": _ref("VulnerabilityDatabase")},
-        artifacts=_I,
-        findings=_ref("SeverityCounts"),
-        worst={"allOf": [_ref("SeverityCounts"), _obj(["clean"], clean=_I)]},
-        most_exposed={
-            "type": "array",
-            "items": _obj(
+        database=nullable(ref("VulnerabilityDatabase")),
+        history=array(ref("VulnerabilityDatabase")),
+        artifacts=INTEGER,
+        findings=ref("SeverityCounts"),
+        worst={"allOf": [ref("SeverityCounts"), obj(["clean"], clean=INTEGER)]},
+        most_exposed=array(
+            obj(
                 ["repository", "digest", "summary"],
-                repository=_S,
-                digest=_S,
-                summary=_ref("SeverityCounts"),
-                scanned_at=_N,
-                db_version=_S,
-            ),
-        },
-        queue={
-            "oneOf": [
-                {"type": "null"},
-                {"type": "object", "additionalProperties": _I},
-            ]
-        },
+                repository=STRING,
+                digest=STRING,
+                summary=ref("SeverityCounts"),
+                scanned_at=NUMBER,
+                db_version=STRING,
+            )
+        ),
+        queue=nullable({"type": "object", "additionalProperties": INTEGER}),
     ),
-    "AffectedArtifacts": _obj(
+    "AffectedArtifacts": obj(
         ["advisories", "artifacts", "truncated"],
-        advisories={
-            "type": "array",
-            "items": _obj(
+        advisories=array(
+            obj(
                 ["id"],
-                id=_S,
-                summary=_S,
-                severity=_S,
-                score=_N_NULL,
-                aliases=_STRINGS,
-                withdrawn=_S_NULL,
-            ),
-        },
-        artifacts={
-            "type": "array",
-            "items": _obj(
+                id=STRING,
+                summary=STRING,
+                severity=STRING,
+                score=NULLABLE_NUMBER,
+                aliases=STRINGS,
+                withdrawn=NULLABLE_STRING,
+            )
+        ),
+        artifacts=array(
+            obj(
                 ["repository", "digest", "advisory", "package", "version", "severity"],
-                repository=_S,
-                digest=_S,
-                advisory=_S,
-                package=_S,
-                version=_S,
-                ecosystem=_S,
+                repository=STRING,
+                digest=STRING,
+                advisory=STRING,
+                package=STRING,
+                version=STRING,
+                ecosystem=STRING,
                 severity={"enum": _SEVERITIES},
-                fixed=_S_NULL,
-                first_seen_at=_N,
-            ),
-        },
-        truncated={"type": "boolean"},
+                fixed=NULLABLE_STRING,
+                first_seen_at=NUMBER,
+            )
+        ),
+        truncated=BOOLEAN,
     ),
-    "ArtifactSecurity": _obj(
+    "ArtifactSecurity": obj(
         ["repository", "digest", "scannable", "scans", "signatures", "policy"],
-        repository=_S,
-        digest=_S,
-        scannable=_B,
-        scans={
-            "type": "array",
-            "items": _obj(
+        repository=STRING,
+        digest=STRING,
+        scannable=BOOLEAN,
+        scans=array(
+            obj(
                 ["digest", "state", "progress", "summary"],
-                digest=_S,
-                platform=_S_NULL,
+                digest=STRING,
+                platform=NULLABLE_STRING,
                 state={"enum": ["queued", "running", "done", "failed", None]},
-                progress=_obj(["done", "total"], done=_I, total=_I),
-                queued_at=_N_NULL,
-                finished_at=_N_NULL,
-                error=_S_NULL,
-                summary={"oneOf": [{"type": "null"}, _ref("SeverityCounts")]},
-                scanner=_S_NULL,
-                db_version=_S_NULL,
-                scanned_at=_N_NULL,
-            ),
-        },
-        signatures=_obj(
+                progress=obj(["done", "total"], done=INTEGER, total=INTEGER),
+                queued_at=NULLABLE_NUMBER,
+                finished_at=NULLABLE_NUMBER,
+                error=NULLABLE_STRING,
+                summary=nullable(ref("SeverityCounts")),
+                scanner=NULLABLE_STRING,
+                db_version=NULLABLE_STRING,
+                scanned_at=NULLABLE_NUMBER,
+            )
+        ),
+        signatures=obj(
             ["state", "summary", "signatures", "notation_present"],
             state={"enum": ["signed", "invalid", "unsigned"]},
-            summary=_S,
-            notation_present=_B,
-            signatures={
-                "type": "array",
-                "items": _obj(
-                    ["kind", "via", "reference", "verified", "outcome", "reason"],
-                    kind=_S,
-                    via={"enum": ["tag", "referrer"]},
-                    reference=_S,
-                    verified=_B,
-                    outcome=_S,
-                    key_fingerprint=_S_NULL,
-                    reason=_S,
-                ),
-            },
+            summary=STRING,
+            notation_present=BOOLEAN,
+            signatures=array(signature("reference")),
         ),
-        policy=_obj(
-            ["enforced", "allowed", "rules"],
-            enforced=_B,
-            allowed=_B,
-            message=_S_NULL,
-            exempt=_S_NULL,
-            rules={
-                "type": "array",
-                "items": _obj(["rule", "passed", "reason"], rule=_S, passed=_B, reason=_S),
-            },
-        ),
+        policy=obj(["enforced", "allowed", "rules"], **VERDICT),
     ),
 }

@@ -5,11 +5,25 @@ from __future__ import annotations
 from typing import Any
 
 from dockyard.api.openapi_paths import ApiAddition, Op
+from dockyard.ext.scanning.openapi_parts import (
+    ARTIFACT,
+    BOOLEAN,
+    INTEGER,
+    NULLABLE_NUMBER,
+    NULLABLE_STRING,
+    NUMBER,
+    STRING,
+    STRINGS,
+    VERDICT,
+    array,
+    obj,
+    ref,
+    signature,
+)
 from dockyard.ext.scanning.policies.api import AllowIn, PolicyIn
 from dockyard.ext.scanning.policies.rules import THRESHOLDS
 
 _P = "/api/v1/projects/{project}"
-_A = "/api/v1/repositories/{name}/artifacts/{reference}"
 _TAG = "policies"
 
 OPERATIONS: list[Op] = [
@@ -70,7 +84,7 @@ OPERATIONS: list[Op] = [
     ),
     Op(
         "get",
-        f"{_A}/signatures",
+        f"{ARTIFACT}/signatures",
         "An artifact's signatures, verified now with its project's trusted keys",
         _TAG,
         {200: "ArtifactSignatures"},
@@ -78,7 +92,7 @@ OPERATIONS: list[Op] = [
     ),
     Op(
         "get",
-        f"{_A}/policy-check",
+        f"{ARTIFACT}/policy-check",
         "Would a pull of the artifact be allowed now, and why",
         _TAG,
         {200: "PolicyCheck"},
@@ -87,98 +101,70 @@ OPERATIONS: list[Op] = [
 ]
 
 
-def _ref(name: str) -> dict[str, Any]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _obj(required: list[str], **properties: Any) -> dict[str, Any]:
-    return {"type": "object", "required": required, "properties": properties}
-
-
-_S = {"type": "string"}
-_S_NULL = {"type": ["string", "null"]}
-_N_NULL = {"type": ["number", "null"]}
-_B = {"type": "boolean"}
-_KEY = _obj(["fingerprint", "algorithm"], fingerprint=_S, algorithm=_S)
+_KEY = obj(["fingerprint", "algorithm"], fingerprint=STRING, algorithm=STRING)
 _STATE = {"enum": ["signed", "unsigned", "invalid"]}
-_STATUS = {"digest": _S, "state": _STATE, "summary": _S, "signers": {"type": "array", "items": _S}}
+_STATUS = {"digest": STRING, "state": _STATE, "summary": STRING, "signers": STRINGS}
 
 SCHEMAS: dict[str, dict[str, Any]] = {
     "PolicyIn": PolicyIn.model_json_schema(),
     "AllowIn": AllowIn.model_json_schema(),
-    "PullPolicy": _obj(
+    "PullPolicy": obj(
         ["project", "configured", "scan_on_push", "require_signature", "max_severity"],
-        project=_S,
-        configured=_B,
-        scan_on_push=_B,
-        require_signature=_B,
+        project=STRING,
+        configured=BOOLEAN,
+        scan_on_push=BOOLEAN,
+        require_signature=BOOLEAN,
         max_severity={"enum": [*THRESHOLDS, None]},
-        deny_unscanned=_B,
-        trusted_keys={"type": "array", "items": _S},
-        keys={"type": "array", "items": _KEY},
-        updated_at=_N_NULL,
+        deny_unscanned=BOOLEAN,
+        trusted_keys=STRINGS,
+        keys=array(_KEY),
+        updated_at=NULLABLE_NUMBER,
     ),
-    "AllowlistEntry": _obj(
+    "AllowlistEntry": obj(
         ["project", "advisory_id", "expires_at", "expired"],
-        project={**_S, "description": "empty for the system-wide list"},
-        advisory_id=_S,
-        expires_at=_N_NULL,
-        reason=_S_NULL,
-        created_by=_S_NULL,
-        created_at={"type": "number"},
-        expired=_B,
+        project={**STRING, "description": "empty for the system-wide list"},
+        advisory_id=STRING,
+        expires_at=NULLABLE_NUMBER,
+        reason=NULLABLE_STRING,
+        created_by=NULLABLE_STRING,
+        created_at=NUMBER,
+        expired=BOOLEAN,
     ),
-    "Allowlist": _obj(["entries"], entries={"type": "array", "items": _ref("AllowlistEntry")}),
-    "ArtifactSignatures": _obj(
+    "Allowlist": obj(["entries"], entries=array(ref("AllowlistEntry"))),
+    "ArtifactSignatures": obj(
         ["repository", "digest", "state", "signatures", "notation_present"],
-        repository=_S,
+        repository=STRING,
         **_STATUS,
-        trusted_keys={"type": "array", "items": _KEY},
-        signatures={
-            "type": "array",
-            "items": _obj(
-                ["kind", "via", "source", "verified", "outcome", "reason"],
-                kind=_S,
-                via={"enum": ["tag", "referrer"]},
-                source=_S,
-                layer={"type": "integer"},
-                layer_digest=_S_NULL,
-                verified=_B,
-                outcome=_S,
-                key_fingerprint=_S_NULL,
-                key_algorithm=_S_NULL,
-                signed_digest=_S_NULL,
-                docker_reference=_S_NULL,
-                reason=_S,
-            ),
-        },
-        other_signatures={
-            "type": "array",
-            "items": _obj(
+        trusted_keys=array(_KEY),
+        signatures=array(
+            signature(
+                "source",
+                layer=INTEGER,
+                layer_digest=NULLABLE_STRING,
+                key_algorithm=NULLABLE_STRING,
+                signed_digest=NULLABLE_STRING,
+                docker_reference=NULLABLE_STRING,
+            )
+        ),
+        other_signatures=array(
+            obj(
                 ["kind", "via", "reference"],
-                kind=_S,
-                via=_S,
-                reference=_S,
-                artifact_type=_S_NULL,
-                verified=_B,
-            ),
-        },
-        notation_present=_B,
-        indexes={"type": "array", "items": _obj(["digest", "state"], **_STATUS)},
+                kind=STRING,
+                via=STRING,
+                reference=STRING,
+                artifact_type=NULLABLE_STRING,
+                verified=BOOLEAN,
+            )
+        ),
+        notation_present=BOOLEAN,
+        indexes=array(obj(["digest", "state"], **_STATUS)),
     ),
-    "PolicyCheck": _obj(
+    "PolicyCheck": obj(
         ["repository", "digest", "project", "enforced", "allowed", "message", "rules"],
-        repository=_S,
-        digest=_S,
-        project=_S,
-        enforced=_B,
-        allowed=_B,
-        message=_S_NULL,
-        exempt=_S_NULL,
-        rules={
-            "type": "array",
-            "items": _obj(["rule", "passed", "reason"], rule=_S, passed=_B, reason=_S),
-        },
+        repository=STRING,
+        digest=STRING,
+        project=STRING,
+        **VERDICT,
     ),
 }
 
