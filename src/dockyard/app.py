@@ -139,12 +139,12 @@ def create_app(settings: Settings) -> Starlette:
         )
         # Per-process work (a scan queue) runs apart, so a long run never delays the jobs
         # that run once across the fleet.
-        per_process = [task.interval for task in extensions.tasks() if task.per_process]
-        local = Scheduler(store, tick=min(per_process, default=1.0))
-        for task in extensions.tasks():
+        tasks = extensions.tasks()
+        per_process = [task.interval for task in tasks if task.per_process]
+        local = Scheduler(store, tick=min(per_process, default=1.0), shared=False)
+        for task in tasks:
             chosen = local if task.per_process else scheduler
-            shared = not task.per_process
-            chosen.every(task.name, task.interval, task.run, shared=shared, stop=task.stop)
+            chosen.every(task.name, task.interval, task.run, stop=task.stop)
         await extensions.startup()
         sweeper = asyncio.create_task(scheduler.run_forever())
         worker = asyncio.create_task(local.run_forever())

@@ -138,8 +138,8 @@ async def test_an_unshared_job_runs_in_every_process_without_a_lease(
 
     schedulers = []
     for name, store in zip(("one", "two"), stores, strict=True):
-        scheduler = Scheduler(store, tick=0.02)
-        scheduler.every("scan-queue", 0.05, job(name), shared=False)
+        scheduler = Scheduler(store, tick=0.02, shared=False)
+        scheduler.every("scan-queue", 0.05, job(name))
         schedulers.append(scheduler)
     loops = [asyncio.create_task(s.run_forever()) for s in schedulers]
     deadline = time.monotonic() + 10
@@ -164,7 +164,7 @@ async def test_stop_tells_each_job_that_can_be_told(
         return None
 
     scheduler = Scheduler(stores[0], tick=0.02)
-    scheduler.every("batch", 60, nothing, shared=False, stop=lambda: told.append("batch"))
+    scheduler.every("batch", 60, nothing, stop=lambda: told.append("batch"))
     scheduler.every("plain", 60, nothing)
     scheduler.stop()
     assert told == ["batch"]

@@ -31,9 +31,6 @@ class Job:
     interval: float
     run: JobFunction
     lease: float  # seconds a claimed run may take before another process may take over
-    # False: every process runs it on its own schedule, with no lease: for work that already
-    # divides itself safely between processes (e.g. a queue whose rows are leased one by one).
-    shared: bool = True
     stop: Callable[[], None] | None = None  # asks a run in progress to end early (shutdown)
 
 
@@ -42,13 +39,16 @@ def process_identity() -> str:
 
 
 class Scheduler:
-    def __init__(self, store: MetadataStore, tick: float = 1.0) -> None:
+    def __init__(self, store: MetadataStore, tick: float = 1.0, *, shared: bool = True) -> None:
         self.store = store
         self.tick = tick
+        # False: every process runs these jobs on its own schedule, with no lease: for work
+        # that already divides itself safely between processes (a queue leased row by row).
+        self.shared = shared
         self.owner = process_identity()
         self.jobs: list[Job] = []
         self._stopping = asyncio.Event()
-        self._next_local: dict[str, float] = {}  # when each unshared job is due here
+        self._next_local: dict[str, float] = {}  # when each job is due here, when unshared
 
     def every(
         self,
@@ -57,10 +57,9 @@ class Scheduler:
         run: JobFunction,
         lease: float | None = None,
         *,
-        shared: bool = True,
         stop: Callable[[], None] | None = None,
     ) -> None:
-        self.jobs.append(Job(name, interval, run, lease or max(60.0, interval), shared, stop))
+        self.jobs.append(Job(name, interval, run, lease or max(60.0, interval), stop))
 
     async def run_forever(self) -> None:
         """Run due jobs every tick until `stop` is called; then return once the job at hand
@@ -84,7 +83,7 @@ class Scheduler:
         for job in self.jobs:
             if self._stopping.is_set():
                 break
-            if not job.shared:
+            if not self.shared:
                 ran += await self._run_locally(job)
                 continue
             try:
@@ -117,7 +116,7 @@ class Scheduler:
             await tx.jobs.finish(job.name, self.owner, finished, finished + job.interval, error)
 
     async def _run_locally(self, job: Job) -> int:
-        """Run an unshared job when it is due in this process; 1 if it ran."""
+        """Run a job when it is due in this process (an unshared scheduler); 1 if it ran."""
         if self._next_local.get(job.name, 0.0) > time.monotonic():
             return 0
         try:

@@ -44,7 +44,7 @@ from dockyard.registry.inventory_models import (
     Statistics,
     TagSummary,
 )
-from dockyard.registry.manifests import Reference
+from dockyard.registry.manifests import Reference, find
 from dockyard.registry.statistics import StatisticsReader
 from dockyard.registry.visibility import Visibility
 from dockyard.storage.base import StorageDriver, StorageError
@@ -223,10 +223,7 @@ class Inventory:
     async def _manifest(self, repository: str, reference: str) -> ManifestRecord:
         ref = Reference.parse(reference)
         async with self._store.transaction(readonly=True) as tx:
-            if ref.digest is not None:
-                record = await tx.manifests.get(repository, str(ref.digest))
-            else:
-                record = await tx.manifests.get_by_tag(repository, reference)
+            record = await find(tx, repository, ref)
         if record is None:
             raise not_found(f"no artifact {reference!r} in {repository!r}")
         return record

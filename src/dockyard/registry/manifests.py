@@ -41,6 +41,13 @@ class Reference:
             raise RegistryError(Code.MANIFEST_INVALID, str(exc)) from None
 
 
+async def find(tx: Transaction, repository: str, ref: Reference) -> ManifestRecord | None:
+    """The manifest a tag or digest names in `repository`, if it is there."""
+    if ref.digest is not None:
+        return await tx.manifests.get(repository, str(ref.digest))
+    return await tx.manifests.get_by_tag(repository, str(ref.tag))
+
+
 @dataclass(frozen=True, slots=True)
 class PushResult:
     digest: str
@@ -79,10 +86,7 @@ class ManifestService:
         statistics, in memory (`ManifestPulled` goes to the bus, not to the database)."""
         ref = Reference.parse(reference)
         async with self.store.transaction(readonly=True) as tx:
-            if ref.digest is not None:
-                record = await tx.manifests.get(repository, str(ref.digest))
-            else:
-                record = await tx.manifests.get_by_tag(repository, reference)
+            record = await find(tx, repository, ref)
         if record is None:
             raise RegistryError(
                 Code.MANIFEST_UNKNOWN, f"manifest {reference!r} is not in repository {repository!r}"

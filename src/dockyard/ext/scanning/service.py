@@ -31,7 +31,7 @@ from dockyard.meta.records import ManifestRecord
 from dockyard.meta.scan_store import ScanStatus
 from dockyard.oci import mediatypes as mt
 from dockyard.registry import artifact_views as views
-from dockyard.registry.manifests import Reference
+from dockyard.registry.manifests import Reference, find
 from dockyard.storage.base import PathNotFound, StorageDriver, StorageError
 
 log = logging.getLogger(__name__)
@@ -290,10 +290,7 @@ async def resolve(tx: Transaction, repository: str, reference: str) -> ManifestR
         ref = Reference.parse(reference)
     except RegistryError:  # neither a tag nor a digest: for this API, nothing is there
         raise not_found(f"no artifact {reference!r} in {repository!r}") from None
-    if ref.digest is not None:
-        record = await tx.manifests.get(repository, str(ref.digest))
-    else:
-        record = await tx.manifests.get_by_tag(repository, reference)
+    record = await find(tx, repository, ref)
     if record is None:
         raise not_found(f"no artifact {reference!r} in {repository!r}")
     return record

@@ -19,14 +19,14 @@ from dockyard.auth.access import AccessControl
 from dockyard.auth.actions import Action
 from dockyard.auth.policy import decide, decide_system, project_of
 from dockyard.auth.principal import Principal
-from dockyard.errors import RegistryError, forbidden, invalid, not_found
+from dockyard.errors import forbidden, invalid, not_found
 from dockyard.ext.scanning.policies.guard import MAX_PARENTS, PullGuard
 from dockyard.ext.scanning.policies.rules import Policy, Verdict, parse_threshold
+from dockyard.ext.scanning.service import resolve
 from dockyard.ext.scanning.signatures import InvalidKey, SignatureStatus, load_trusted_key
 from dockyard.meta.base import MetadataStore
 from dockyard.meta.policy_store import SYSTEM, AllowlistEntry, PolicyRecord
 from dockyard.meta.records import ManifestRecord
-from dockyard.registry.manifests import Reference
 from dockyard.registry.visibility import Visibility
 
 MAX_KEYS = 20
@@ -213,18 +213,8 @@ class PolicyService:
 
     async def _artifact(self, actor: Principal, repository: str, reference: str) -> ManifestRecord:
         await Visibility(self._store, self._access, actor).require_pull(repository)
-        try:
-            ref = Reference.parse(reference)
-        except RegistryError:
-            raise not_found(f"no artifact {reference!r} in {repository!r}") from None
         async with self._store.transaction(readonly=True) as tx:
-            if ref.digest is not None:
-                record = await tx.manifests.get(repository, str(ref.digest))
-            else:
-                record = await tx.manifests.get_by_tag(repository, reference)
-        if record is None:
-            raise not_found(f"no artifact {reference!r} in {repository!r}")
-        return record
+            return await resolve(tx, repository, reference)
 
     async def signatures(
         self, actor: Principal, repository: str, reference: str
